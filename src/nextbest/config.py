@@ -1,0 +1,51 @@
+"""Settings, built on demand by entry points (never at import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of nextbest; each reads from ``NEXTBEST_<NAME>`` or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="NEXTBEST_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".nextbest"), description="Embedded stores live here.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file in data_dir. "
+        "Production: postgresql+psycopg://user@host/db",
+    )
+    redis_url: str | None = Field(default=None, description="redis://host:6379/0 when used.")
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite fsync level in WAL mode: NORMAL survives a crash of the process, "
+        "FULL also a power loss.",
+    )
+    default_region: str = Field(
+        default="US", description="Region for phone numbers written without a country code."
+    )
+    future_tolerance_seconds: int = Field(
+        default=300, description="Events dated further ahead than this are rejected."
+    )
+    ingest_chunk_size: int = Field(default=20_000, ge=1)
+    stream_name: str = "nextbest:events"
+    stream_group: str = "nextbest-ingest"
+    api_require_keys: bool = Field(
+        default=True, description="Require an API key on /v1 routes (off only for local demos)."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'nextbest.db').as_posix()}"
+
+    @property
+    def event_history_dir(self) -> Path:
+        """Parquet event history that batch analytics read."""
+        return self.data_dir / "events"
