@@ -62,7 +62,7 @@ class Purpose(StrEnum):
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     event_id: Annotated[str, Field(min_length=1, max_length=128)]
     occurred_at: AwareDatetime
     source: Source
@@ -98,7 +98,9 @@ class Purchase(_Base):
             "discount", 0.0
         )
         if not math.isclose(expected, total, abs_tol=0.015):
-            raise ValueError(f"total {total:.2f} does not equal lines minus discount ({expected:.2f})")
+            raise ValueError(
+                f"total {total:.2f} does not equal lines minus discount ({expected:.2f})"
+            )
         return total
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from nextbest.events.types import Event
+from nextbest.events.types import EVENT_TYPES, Event
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
@@ -32,23 +32,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "(record)"
 
 
-_TAGS = {
-    "purchase",
-    "product_view",
-    "cart_add",
-    "cart_abandoned",
-    "signup",
-    "profile_update",
-    "app_open",
-    "message_delivered",
-    "message_opened",
-    "message_clicked",
-    "message_unsubscribed",
-    "offer_redeemed",
-    "service_ticket_opened",
-    "service_ticket_closed",
-    "feedback",
-}
+_TAGS = frozenset(EVENT_TYPES)
 
 
 def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
@@ -60,9 +44,8 @@ def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
     first = errors[0]
     field = _field_path(tuple(first["loc"]))
     if first["type"] == "union_tag_invalid":
-        return "type", f"unknown event type {first['input']!r}" if isinstance(
-            first.get("input"), str
-        ) else "unknown event type"
+        tag = (first.get("ctx") or {}).get("tag")
+        return "type", f"unknown event type {tag!r}; known: {', '.join(EVENT_TYPES)}"
     if first["type"] == "union_tag_not_found":
         return "type", "missing event type"
     reasons = "; ".join(f"{_field_path(tuple(e['loc']))}: {e['msg']}" for e in errors[:5])
@@ -80,7 +63,10 @@ def check_event(
     except ValidationError as exc:
         return describe_validation_error(exc)
     if event.occurred_at > now + future_tolerance:
-        return "occurred_at", f"in the future ({event.occurred_at.isoformat()} > now {now.isoformat()})"
+        return (
+            "occurred_at",
+            f"in the future ({event.occurred_at.isoformat()} > now {now.isoformat()})",
+        )
     return event
 
 

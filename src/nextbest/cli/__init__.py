@@ -1,0 +1,26 @@
+"""The ``nextbest`` command: one group per capability, each in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from nextbest.cli import bench, db, demo, identity, ingest, keys, serve, sim
+
+app = typer.Typer(
+    name="nextbest",
+    help="Loyalty orchestration: events in, one member per person, decisions out.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(ingest.app, name="ingest")
+app.add_typer(identity.app, name="identity")
+app.add_typer(keys.app, name="keys")
+app.add_typer(bench.app, name="bench")
+app.command("simulate")(sim.simulate)
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()
