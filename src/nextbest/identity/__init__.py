@@ -1,0 +1,1 @@
+"""Identity graph: identifiers resolved to one member, with merge history."""

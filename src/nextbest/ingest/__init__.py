@@ -1,0 +1,1 @@
+"""Ingestion: readers, the pipeline, dead letters."""

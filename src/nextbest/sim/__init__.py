@@ -1,0 +1,1 @@
+"""Simulator of a loyalty program, for the demo and for evaluation."""
