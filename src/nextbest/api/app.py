@@ -1,0 +1,61 @@
+"""The HTTP API: ``create_app(settings)`` builds one app with its engine and ingestor.
+
+Serve with ``nextbest serve`` or ``uvicorn --factory nextbest.api.app:from_env``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+import nextbest
+from nextbest.api import problems
+from nextbest.api.keys_store import KeyCache
+from nextbest.api.routes import events, health, members
+from nextbest.config import Settings
+from nextbest.ingest.pipeline import Ingestor
+from nextbest.store.engine import make_engine
+
+KEY_CACHE_TTL_SECONDS = 10.0
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """A fresh app. Without ``engine`` it opens the configured database and disposes of it
+    at shutdown; a given engine stays the caller's. Migrations are not run here
+    (``nextbest db upgrade``)."""
+    owned = engine is None
+    db = engine if engine is not None else make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            db.dispose()
+
+    app = FastAPI(
+        title="nextbest",
+        version=nextbest.__version__,
+        summary="Loyalty orchestration: events in, one member per person, decisions out.",
+        # The interactive docs pages load scripts from a CDN; the OpenAPI JSON is enough.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = db
+    app.state.ingestor = Ingestor(db, settings)  # built once: rules and caches live here
+    app.state.key_cache = KeyCache(db, ttl=KEY_CACHE_TTL_SECONDS)
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(events.router)
+    app.include_router(members.router)
+    return app
+
+
+def from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory``: settings from ``NEXTBEST_*`` variables."""
+    return create_app(Settings())

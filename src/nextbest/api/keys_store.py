@@ -1,0 +1,219 @@
+"""API keys: create, list, revoke and verify (no HTTP here; the CLI and the API share it).
+
+A key reads ``nbk_<key_id>_<secret>``. Only ``sha256(secret)`` is stored: the secret is
+32 random bytes, so a fast hash is enough (no password stretching needed), and the
+comparison is constant-time.
+
+>>> parse_key("nbk_0123abcd0123abcd_s3cr-et_x")
+('0123abcd0123abcd', 's3cr-et_x')
+>>> parse_key("nope") is None
+True
+>>> parse_scopes("read, ingest")
+('ingest', 'read')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from nextbest.errors import Conflict, NotFound, Unauthorized
+from nextbest.store.engine import write_transaction
+from nextbest.store.tables import api_keys
+
+PREFIX = "nbk"
+SCOPES = ("admin", "ingest", "read")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One stored key, without its secret."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, scope: str) -> bool:
+        """``admin`` implies every other scope."""
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def parse_scopes(text: str | Iterable[str]) -> tuple[str, ...]:
+    """Comma- or space-separated scopes, checked against :data:`SCOPES`, sorted, unique."""
+    parts = text.replace(",", " ").split() if isinstance(text, str) else list(text)
+    unknown = sorted(set(parts) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    if not parts:
+        raise ValueError(f"at least one scope is needed; known: {', '.join(SCOPES)}")
+    return tuple(sorted(set(parts)))
+
+
+def parse_key(presented: str) -> tuple[str, str] | None:
+    """``(key_id, secret)`` of a well-formed key, else None."""
+    parts = presented.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _row_to_key(row: sa.Row[Any]) -> ApiKey:
+    return ApiKey(
+        key_id=row.key_id,
+        name=row.name,
+        scopes=tuple(row.scopes.split()),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+_COLUMNS = (
+    api_keys.c.key_id,
+    api_keys.c.name,
+    api_keys.c.scopes,
+    api_keys.c.created_at,
+    api_keys.c.revoked_at,
+)
+
+
+def create_key(
+    engine: Engine, *, name: str, scopes: str | Iterable[str], now: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """Store a new key; returns it and the full secret token, which is never shown again."""
+    if not name.strip():
+        raise ValueError("a key needs a name")
+    checked = parse_scopes(scopes)
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    created = now or datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        conn.execute(
+            api_keys.insert().values(
+                key_id=key_id,
+                name=name.strip(),
+                secret_hash=_hash(secret),
+                scopes=" ".join(checked),
+                created_at=created,
+                revoked_at=None,
+            )
+        )
+    key = ApiKey(key_id=key_id, name=name.strip(), scopes=checked, created_at=created)
+    return key, f"{PREFIX}_{key_id}_{secret}"
+
+
+def list_keys(engine: Engine) -> list[ApiKey]:
+    """Every key, revoked ones included, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*_COLUMNS).order_by(api_keys.c.created_at)).all()
+    return [_row_to_key(row) for row in rows]
+
+
+def revoke_key(engine: Engine, key_id: str, *, now: datetime | None = None) -> ApiKey:
+    """Mark a key revoked; raises NotFound for an unknown id, Conflict if already revoked."""
+    with write_transaction(engine) as conn:
+        row = conn.execute(sa.select(*_COLUMNS).where(api_keys.c.key_id == key_id)).first()
+        if row is None:
+            raise NotFound(f"no API key {key_id!r}")
+        key = _row_to_key(row)
+        if not key.active:
+            raise Conflict(f"API key {key_id!r} was already revoked at {key.revoked_at}")
+        when = now or datetime.now(UTC)
+        conn.execute(api_keys.update().where(api_keys.c.key_id == key_id).values(revoked_at=when))
+    return ApiKey(
+        key_id=key.key_id,
+        name=key.name,
+        scopes=key.scopes,
+        created_at=key.created_at,
+        revoked_at=when,
+    )
+
+
+def verify_key(engine: Engine, presented: str) -> ApiKey:
+    """The active key matching ``presented``; raises Unauthorized otherwise."""
+    parsed = parse_key(presented)
+    if parsed is None:
+        raise Unauthorized("malformed API key (expected nbk_<key_id>_<secret>)")
+    key_id, secret = parsed
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(*_COLUMNS, api_keys.c.secret_hash).where(api_keys.c.key_id == key_id)
+        ).first()
+    # Hash even when the id is unknown so both paths cost the same.
+    digest = _hash(secret)
+    stored = row.secret_hash if row is not None else "0" * 64
+    if row is None or not hmac.compare_digest(digest, stored):
+        raise Unauthorized("unknown API key")
+    key = _row_to_key(row)
+    if not key.active:
+        raise Unauthorized(f"API key {key_id} was revoked")
+    return key
+
+
+class KeyCache:
+    """Verified keys kept for ``ttl`` seconds so the hot path skips the hash and the query.
+
+    A revocation takes effect within ``ttl`` at worst (revoking through this cache's
+    :meth:`forget` makes it immediate in this process). Only successes are cached, so
+    a stream of bad keys cannot fill it; it is bounded by ``max_size`` all the same.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        ttl: float = 10.0,
+        max_size: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine = engine
+        self._ttl = ttl
+        self._max_size = max_size
+        self._clock = clock
+        self._entries: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def peek(self, presented: str) -> ApiKey | None:
+        """The cached key for ``presented`` if still fresh; never touches the database."""
+        hit = self._entries.get(presented)
+        if hit is not None and hit[0] > self._clock():
+            return hit[1]
+        return None
+
+    def verify(self, presented: str) -> ApiKey:
+        """The key for ``presented`` (cached, or verified and cached); raises Unauthorized."""
+        cached = self.peek(presented)
+        if cached is not None:
+            return cached
+        now = self._clock()
+        key = verify_key(self._engine, presented)
+        with self._lock:
+            if len(self._entries) >= self._max_size:
+                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+                if len(self._entries) >= self._max_size:
+                    self._entries.clear()
+            self._entries[presented] = (now + self._ttl, key)
+        return key
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if v[1].key_id != key_id}

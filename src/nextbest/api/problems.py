@@ -1,0 +1,199 @@
+"""Every error leaves the API as problem+json (RFC 9457), mapped in ONE table.
+
+The core raises its own errors (``nextbest.errors``) and knows nothing of HTTP; this
+module alone decides their status codes and titles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nextbest.errors import (
+    Conflict,
+    Forbidden,
+    InvalidEvent,
+    NextbestError,
+    NotFound,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:nextbest:problem:"
+
+
+class BatchRejected(NextbestError):
+    """Every record of an ingestion request was refused; ``errors`` says where and why."""
+
+    def __init__(self, message: str, *, errors: Sequence[dict[str, Any]]) -> None:
+        self.errors = list(errors)
+        super().__init__(message)
+
+
+class ProblemResponse(Response):
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class ProblemModel(BaseModel):
+    """The problem+json body, for the OpenAPI document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class ServiceUnavailable(NextbestError):
+    """A dependency (the database) did not answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    status: int
+    slug: str
+    title: str
+
+
+# THE table. Lookup walks the exception's MRO, so the most specific class wins.
+PROBLEMS: dict[type[BaseException], Problem] = {
+    Unauthorized: Problem(401, "unauthorized", "Missing or invalid API key"),
+    Forbidden: Problem(403, "forbidden", "API key lacks the required scope"),
+    NotFound: Problem(404, "not-found", "Not found"),
+    Conflict: Problem(409, "conflict", "Conflict with the current state"),
+    InvalidEvent: Problem(400, "invalid-request", "The request body cannot be read"),
+    BatchRejected: Problem(422, "all-rejected", "Every event was rejected"),
+    ServiceUnavailable: Problem(503, "unavailable", "A dependency is unavailable"),
+    RequestValidationError: Problem(422, "validation", "The request is not valid"),
+    NextbestError: Problem(400, "bad-request", "The request cannot be processed"),
+}
+INTERNAL = Problem(500, "internal", "Internal server error")
+HEADERS: dict[int, dict[str, str]] = {401: {"WWW-Authenticate": 'Bearer realm="nextbest"'}}
+
+
+def problem_for(exc: BaseException) -> Problem:
+    for cls in type(exc).__mro__:
+        found = PROBLEMS.get(cls)
+        if found is not None:
+            return found
+    return INTERNAL
+
+
+def problem_response(
+    problem: Problem,
+    *,
+    detail: str,
+    errors: Sequence[dict[str, Any]] | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + problem.slug,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = list(errors)
+    merged = {**HEADERS.get(problem.status, {}), **(headers or {})}
+    return ProblemResponse(body, status_code=problem.status, headers=merged)
+
+
+def _errors_of(exc: Exception) -> list[dict[str, Any]] | None:
+    if isinstance(exc, RequestValidationError):
+        return [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ())),
+                "reason": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+    if isinstance(exc, BatchRejected):
+        return exc.errors
+    if isinstance(exc, InvalidEvent):
+        return [{"location": exc.record, "field": exc.field, "reason": exc.reason}]
+    return None
+
+
+def _detail_of(exc: Exception) -> str:
+    if isinstance(exc, RequestValidationError):
+        count = len(exc.errors())
+        return f"{count} field(s) failed validation"
+    return str(exc) or type(exc).__name__
+
+
+async def _handle_known(request: Request, exc: Exception) -> ProblemResponse:
+    return problem_response(
+        problem_for(exc),
+        detail=_detail_of(exc),
+        errors=_errors_of(exc),
+        instance=request.url.path,
+    )
+
+
+async def _handle_http(request: Request, exc: Exception) -> ProblemResponse:
+    # Starlette's own errors (unknown route, wrong method) in the same shape.
+    assert isinstance(exc, StarletteHTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
+    problem = Problem(exc.status_code, slug, _phrase(exc.status_code))
+    return problem_response(
+        problem,
+        detail=str(exc.detail),
+        instance=request.url.path,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> ProblemResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        INTERNAL, detail="an unexpected error occurred; see the server log", instance=None
+    )
+
+
+def _phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: every class of the table, Starlette's errors, and the rest."""
+    for cls in PROBLEMS:
+        app.add_exception_handler(cls, _handle_known)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(Exception, _handle_unexpected)
+
+
+def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem+json for the given statuses."""
+    titles = {p.status: p.title for p in PROBLEMS.values()}
+    return {
+        status: {
+            "description": titles.get(status, _phrase(status)),
+            "model": ProblemModel,
+            "content": {PROBLEM_JSON: {}},
+        }
+        for status in statuses
+    }
