@@ -1,0 +1,200 @@
+"""Deterministic identity resolution: identifiers that co-occur in one event are one member.
+
+Pure: given the identifiers a batch of events carries and what the store already knows
+(identifier → member, member → first seen), ``resolve`` says which member each event
+belongs to, which new members and identifiers to record, and which members merge, with the
+event and identifier that caused each merge. It is a union-find over identifier keys and
+known members. The partition it produces does not depend on the order of events or on
+how they were split into batches; survivor and new member ids are chosen by time and key,
+never by arrival order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """The identifier keys one event carries (``kind:value``, normalised)."""
+
+    event_id: str
+    occurred_at: datetime
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewIdentifier:
+    key: str
+    member_id: str
+    event_id: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """``merged_id`` folds into ``survivor_id`` because ``event_id`` carried ``identifier``."""
+
+    survivor_id: str
+    merged_id: str
+    event_id: str
+    identifier: str
+    occurred_at: datetime
+
+
+@dataclass(slots=True)
+class Resolution:
+    event_member: dict[str, str | None] = field(default_factory=dict)
+    new_members: dict[str, datetime] = field(default_factory=dict)
+    new_identifiers: list[NewIdentifier] = field(default_factory=list)
+    merges: list[Merge] = field(default_factory=list)
+    # Known members whose first sighting moved earlier (a late event arrived).
+    first_seen_updates: dict[str, datetime] = field(default_factory=dict)
+
+
+def member_id_for(key: str) -> str:
+    """A stable member id born from the first identifier seen for a person.
+
+    >>> member_id_for("email:jane@example.com")
+    'm_f6775638c5562102'
+    """
+    return "m_" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
+class _UnionFind:
+    __slots__ = ("parent",)
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, node: str) -> str:
+        parent = self.parent
+        root = node
+        while (up := parent.get(root, root)) != root:
+            root = up
+        while node != root:  # path compression
+            up = parent.get(node, node)
+            parent[node] = root
+            node = up
+        return root
+
+    def union(self, a: str, b: str) -> tuple[str, str] | None:
+        """Join; returns (kept root, absorbed root) or None if already together."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return None
+        if rb < ra:  # deterministic root choice
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        return ra, rb
+
+
+def _member_node(member_id: str) -> str:
+    return "@" + member_id
+
+
+def resolve(
+    sightings: Sequence[Sighting],
+    *,
+    known: Mapping[str, str],
+    first_seen: Mapping[str, datetime],
+) -> Resolution:
+    """Resolve a batch of sightings against the known graph.
+
+    ``known`` maps identifier keys already in the store to their (current, unmerged) member;
+    ``first_seen`` gives the first sighting time of every member in ``known``.
+    """
+    uf = _UnionFind()
+    node_of: dict[str, str] = {}
+    for key, member in known.items():
+        node_of[key] = _member_node(member)
+    # Component root -> existing members in it, kept only while a component holds members.
+    members_in: dict[str, set[str]] = {}
+    # merged member -> (event, identifier, time) of the first link that joined its component
+    first_link: dict[str, tuple[str, str, datetime]] = {}
+
+    ordered = sorted(sightings, key=lambda s: (s.occurred_at, s.event_id))
+    for sighting in ordered:
+        if not sighting.keys:
+            continue
+        nodes = [node_of.get(k, k) for k in sighting.keys]
+        for node in nodes:
+            if node[0] == "@":
+                root = uf.find(node)
+                members_in.setdefault(root, set()).add(node[1:])
+        head = nodes[0]
+        for key, node in zip(sighting.keys[1:], nodes[1:], strict=True):
+            joined = uf.union(head, node)
+            if joined is None:
+                continue
+            kept, absorbed = joined
+            left = members_in.pop(kept, set())
+            right = members_in.pop(absorbed, set())
+            if left and right:
+                cause = (sighting.event_id, f"{sighting.keys[0]} + {key}", sighting.occurred_at)
+                for m in left | right:
+                    first_link.setdefault(m, cause)
+            if left or right:
+                members_in[kept] = left | right
+
+    result = Resolution()
+    # Earliest sighting and smallest key per component, for new members.
+    comp_first: dict[str, tuple[datetime, str, str]] = {}
+    for sighting in ordered:
+        if not sighting.keys:
+            result.event_member[sighting.event_id] = None
+            continue
+        root = uf.find(node_of.get(sighting.keys[0], sighting.keys[0]))
+        cand = (sighting.occurred_at, sighting.keys[0], sighting.event_id)
+        if root not in comp_first or cand < comp_first[root]:
+            comp_first[root] = cand
+
+    survivor_of: dict[str, str] = {}
+    for root, (when, key, _event) in comp_first.items():
+        existing = members_in.get(root)
+        if existing:
+            survivor = min(existing, key=lambda m: (first_seen[m], m))
+            if when < first_seen[survivor]:
+                result.first_seen_updates[survivor] = when
+            for merged in sorted(existing - {survivor}):
+                event_id, ident, at = first_link[merged]
+                result.merges.append(
+                    Merge(
+                        survivor_id=survivor,
+                        merged_id=merged,
+                        event_id=event_id,
+                        identifier=ident,
+                        occurred_at=at,
+                    )
+                )
+        else:
+            survivor = member_id_for(key)
+            result.new_members[survivor] = when
+        survivor_of[root] = survivor
+
+    seen_new: set[str] = set()
+    for sighting in ordered:
+        if not sighting.keys:
+            continue
+        root = uf.find(node_of.get(sighting.keys[0], sighting.keys[0]))
+        member = survivor_of[root]
+        result.event_member[sighting.event_id] = member
+        for key in sighting.keys:
+            if key not in node_of and key not in seen_new:
+                seen_new.add(key)
+                result.new_identifiers.append(
+                    NewIdentifier(
+                        key=key,
+                        member_id=member,
+                        event_id=sighting.event_id,
+                        occurred_at=sighting.occurred_at,
+                    )
+                )
+    return result
+
+
+def all_keys(sightings: Iterable[Sighting]) -> set[str]:
+    return {key for s in sightings for key in s.keys}

@@ -1,0 +1,71 @@
+"""The Parquet event history that batch analytics read (one file per committed chunk).
+
+Files are written under a temporary name and renamed once complete, so readers never see a
+half-written file. The database stays the source of truth for idempotency.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nextbest.events import Event
+from nextbest.events.types import Purchase
+
+SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("type", pa.string()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),
+        ("member_id", pa.string()),
+        ("order_id", pa.string()),
+        ("total", pa.float64()),
+        ("payload", pa.string()),
+    ]
+)
+
+
+class EventHistory:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        member_of: Mapping[str, str | None],
+        received_at: datetime,
+    ) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        purchases = [e if isinstance(e, Purchase) else None for e in events]
+        table = pa.table(
+            {
+                "event_id": [e.event_id for e in events],
+                "type": [e.type for e in events],
+                "occurred_at": [e.occurred_at.astimezone(UTC) for e in events],
+                "received_at": [received_at] * len(events),
+                "source": [e.source.value for e in events],
+                "member_id": [member_of.get(e.event_id) for e in events],
+                "order_id": [p.order_id if p else None for p in purchases],
+                "total": [p.total if p else None for p in purchases],
+                "payload": [e.model_dump_json(exclude_none=True) for e in events],
+            },
+            schema=SCHEMA,
+        )
+        stamp = received_at.strftime("%Y%m%dT%H%M%S")
+        final = self.directory / f"events-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+        partial = final.with_suffix(".parquet.tmp")
+        pq.write_table(table, partial, compression="zstd")
+        os.replace(partial, final)
+        return final
+
+    def files(self) -> list[Path]:
+        return sorted(self.directory.glob("events-*.parquet"))

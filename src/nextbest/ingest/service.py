@@ -1,0 +1,36 @@
+"""Use cases around the pipeline that commands and the API share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+
+from nextbest.config import Settings
+from nextbest.ingest.history import EventHistory
+from nextbest.ingest.pipeline import Ingestor
+from nextbest.ingest.readers import detect_format, read_file
+from nextbest.ingest.records import IngestReport
+from nextbest.store import tables as t
+
+
+def ingest_file(
+    engine: Engine,
+    settings: Settings,
+    path: Path,
+    *,
+    fmt: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    write_history: bool = True,
+) -> IngestReport:
+    """Ingest one file; every record lands as an event or a dead letter, never silently."""
+    history = EventHistory(settings.event_history_dir) if write_history else None
+    ingestor = Ingestor(engine, settings, history=history)
+    kind = fmt or detect_format(path)
+    return ingestor.ingest_records(read_file(path, kind, progress), origin=f"file:{path}")
+
+
+def dead_letter_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.dead_letters)).scalar_one())
