@@ -77,13 +77,18 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _row_to_key(row: sa.Row[Any]) -> ApiKey:
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time we store is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _row_to_key(row: Any) -> ApiKey:
     return ApiKey(
         key_id=row.key_id,
         name=row.name,
         scopes=tuple(row.scopes.split()),
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
+        created_at=_aware(row.created_at) or row.created_at,
+        revoked_at=_aware(row.revoked_at),
     )
 
 

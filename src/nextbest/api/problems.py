@@ -71,7 +71,7 @@ class Problem:
 
 
 # THE table. Lookup walks the exception's MRO, so the most specific class wins.
-PROBLEMS: dict[type[BaseException], Problem] = {
+PROBLEMS: dict[type[Exception], Problem] = {
     Unauthorized: Problem(401, "unauthorized", "Missing or invalid API key"),
     Forbidden: Problem(403, "forbidden", "API key lacks the required scope"),
     NotFound: Problem(404, "not-found", "Not found"),

@@ -35,7 +35,9 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'")
         cache: KeyCache = request.app.state.key_cache
         # A cache hit costs a dict lookup; a miss hashes and queries, off the event loop.
-        key = cache.peek(presented) or await run_in_threadpool(cache.verify, presented)
+        key = cache.peek(presented)
+        if key is None:
+            key = await run_in_threadpool(cache.verify, presented)
         if not key.allows(scope):
             raise Forbidden(
                 f"API key {key.key_id} has scopes {', '.join(key.scopes)}; this needs {scope!r}"

@@ -163,9 +163,9 @@ class StreamConsumer:
                 break
             self.stats.reclaimed += len(entries)
             self.process(entries)
-        start: bytes | str = "0-0"
+        start: Any = "0-0"
         while True:
-            reply = self.client.xautoclaim(
+            claim: Any = self.client.xautoclaim(
                 self.stream,
                 self.group,
                 self.consumer,
@@ -173,8 +173,8 @@ class StreamConsumer:
                 start_id=start,
                 count=self.batch_size,
             )
-            start, claimed = reply[0], list(reply[1])
-            deleted = list(reply[2]) if len(reply) > 2 else []
+            start, claimed = claim[0], list(claim[1])
+            deleted = list(claim[2]) if len(claim) > 2 else []
             if deleted:  # trimmed away before anyone processed them: nothing left to ingest
                 self.client.xack(self.stream, self.group, *deleted)
             if claimed:
