@@ -1,0 +1,79 @@
+"""`nextbest ingest stream` and `nextbest bench http` (functions wired in ``cli/__init__``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+from types import FrameType
+
+import typer
+from rich.console import Console
+
+from nextbest.config import Settings
+from nextbest.store.engine import make_engine
+
+
+def ingest_stream(
+    consumer: str = typer.Option(
+        f"{socket.gethostname()}-{os.getpid()}",
+        "--consumer",
+        help="Consumer name in the group; reuse it after a restart to resume its entries.",
+    ),
+    idle_exit: float | None = typer.Option(
+        None, "--idle-exit", min=0.0, help="Exit after SECONDS without new entries."
+    ),
+    batch_size: int = typer.Option(1000, "--batch-size", min=1, max=10_000),
+    reclaim_idle: float = typer.Option(
+        60.0, "--reclaim-idle", min=0.0, help="Claim others' pending entries idle this long."
+    ),
+) -> None:
+    """Consume the Redis Stream (NEXTBEST_REDIS_URL, NEXTBEST_STREAM_NAME) until stopped."""
+    from nextbest.ingest.stream import run_consumer
+
+    settings = Settings()
+    engine = make_engine(settings)
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()  # finish the current batch, acknowledge it, then exit
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    err = Console(stderr=True)
+    err.print(
+        f"consuming [bold]{settings.stream_name}[/] as {consumer} in group {settings.stream_group}"
+    )
+    try:
+        stats = run_consumer(
+            settings,
+            engine,
+            consumer=consumer,
+            stop_after_idle=idle_exit,
+            batch_size=batch_size,
+            reclaim_idle_ms=int(reclaim_idle * 1000),
+            stop=stop,
+        )
+    finally:
+        engine.dispose()
+    Console().print_json(json.dumps(stats.to_dict()))
+
+
+def bench_http(
+    events: int = typer.Option(50_000, "--events", min=1, help="Events posted in batches."),
+    batch: int = typer.Option(100, "--batch", min=1, max=10_000, help="Events per request."),
+    single: int = typer.Option(2_000, "--single", min=0, help="Events posted one per request."),
+    clients: int = typer.Option(4, "--clients", min=1, help="Concurrent client threads."),
+    postgres_url: str | None = typer.Option(
+        None, "--postgres-url", help="Also run against this PostgreSQL (a scratch schema)."
+    ),
+) -> None:
+    """Serve the API with uvicorn on a fresh database and measure durable events/s."""
+    from nextbest.ingest.http_bench import run_http_bench
+
+    figures = run_http_bench(
+        events=events, batch=batch, single=single, clients=clients, postgres_url=postgres_url
+    )
+    Console().print_json(json.dumps(figures))
