@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from nextbest.api.deps import EngineDep, ReadKey, SettingsDep
 from nextbest.api.problems import openapi_responses
+from nextbest.profiles.read import member_view
 
 router = APIRouter(prefix="/v1", tags=["members"])
 
@@ -22,6 +23,4 @@ def get_member(
 ) -> dict[str, Any]:
     """``identifier`` is a member id (``m_…``), ``email:…``, ``phone:…``, ``pos_card:…``,
     ``device_id:…``, ``loyalty_id:…`` or a bare email address."""
-    from nextbest.profiles.read import member_view  # TEMP until it lands
-
     return member_view(engine, identifier, region=settings.default_region)
