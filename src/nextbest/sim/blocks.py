@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 
 from nextbest.events.flat import FLAT_COLUMNS
 
-Column = pa.Array | pa.ChunkedArray | str | None
+Column: TypeAlias = Any  # pa.Array | pa.ChunkedArray | str | None (pyarrow is untyped)
 
 HIDDEN = ("_person", "_ts")
 SCHEMA = pa.schema(

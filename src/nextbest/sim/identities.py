@@ -81,7 +81,7 @@ def _emails(pop: Population, rng: np.random.Generator) -> tuple[pa.StringArray, 
     domain_idx = rng.choice(len(EMAIL_DOMAINS), n, p=EMAIL_DOMAIN_WEIGHTS)
     domains = pa.array(EMAIL_DOMAINS).take(pa.array(domain_idx))
     base = join(head, sep, last, "@", domains)
-    codes = np.asarray(base.dictionary_encode().indices)  # type: ignore[attr-defined]
+    codes = np.asarray(base.dictionary_encode().indices)
     first_seen = np.zeros(n, dtype=bool)
     first_seen[np.unique(codes, return_index=True)[1]] = True
     numbered = ~first_seen | (rng.random(n) < 0.5)

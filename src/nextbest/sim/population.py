@@ -75,7 +75,8 @@ class Population:
 
 def _standardise(x: np.ndarray) -> np.ndarray:
     sd = float(x.std())
-    return (x - x.mean()) / (sd if sd > 0 else 1.0)
+    out: np.ndarray = (x - x.mean()) / (sd if sd > 0 else 1.0)
+    return out
 
 
 def draw_population(config: SimConfig, rng: np.random.Generator) -> Population:

@@ -125,4 +125,5 @@ def times(
     hour = np.searchsorted(_CDF[profile], rng.random(len(person)), side="right")
     local = hour * 3600 + rng.integers(0, 3600, len(person))
     offset = world.pop.utc_offset_h[person].astype(np.int64) * 3600
-    return world.config.epoch0 + day * 86_400 + local - offset
+    out: np.ndarray = world.config.epoch0 + day * 86_400 + local - offset
+    return out
