@@ -5,8 +5,9 @@ Serve with ``nextbest serve`` or ``uvicorn --factory nextbest.api.app:from_env``
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -48,6 +49,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = db
     app.state.ingestor = Ingestor(db, settings)  # built once: rules and caches live here
+    # SQLite admits one writer; queueing our own threads on a lock is cheaper than letting
+    # them poll SQLite's busy handler, which sleeps in steps of up to 100 ms.
+    app.state.write_lock = threading.Lock() if db.dialect.name == "sqlite" else nullcontext()
     app.state.key_cache = KeyCache(db, ttl=KEY_CACHE_TTL_SECONDS)
     problems.install(app)
     app.include_router(health.router)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from contextlib import AbstractContextManager
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -28,6 +29,11 @@ async def _ingestor(request: Request) -> Ingestor:
     return ingestor
 
 
+async def _write_lock(request: Request) -> AbstractContextManager[Any]:
+    lock: AbstractContextManager[Any] = request.app.state.write_lock
+    return lock
+
+
 async def _raw_body(request: Request) -> bytes:
     # Read on the event loop (cheap IO); parsing happens in the threadpool route.
     return await request.body()
@@ -37,6 +43,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 RawBody = Annotated[bytes, Depends(_raw_body)]
+WriteLock = Annotated[AbstractContextManager[Any], Depends(_write_lock)]
 
 IngestKey = Annotated[ApiKey | None, Depends(require_scope("ingest"))]
 ReadKey = Annotated[ApiKey | None, Depends(require_scope("read"))]

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from nextbest.api.deps import IngestKey, IngestorDep, RawBody
+from nextbest.api.deps import IngestKey, IngestorDep, RawBody, WriteLock
 from nextbest.api.problems import BatchRejected, openapi_responses
 from nextbest.errors import InvalidEvent
 from nextbest.ingest.records import RawRecord
@@ -109,14 +109,17 @@ _BODY_DOC: dict[str, Any] = {
     responses=openapi_responses(400, 401, 403, 422),
     summary="Ingest events (idempotent by event_id)",
 )
-def post_events(body: RawBody, ingestor: IngestorDep, _key: IngestKey) -> IngestResult:
+def post_events(
+    body: RawBody, ingestor: IngestorDep, write_lock: WriteLock, _key: IngestKey
+) -> IngestResult:
     """Validate, dedupe and ingest; bad records are dead-lettered and listed, never fatal.
 
     Every valid event is committed before the response. If every record was refused the
     answer is 422 with the reasons; re-sending accepted events counts them as duplicates.
     """
     records = records_from_body(body)
-    report = ingestor.ingest_records(records, origin=ORIGIN)
+    with write_lock:
+        report = ingestor.ingest_records(records, origin=ORIGIN)
     rejections = [
         RejectionOut(location=r.location, field=r.field, reason=r.reason, event_id=r.event_id)
         for r in report.rejections
