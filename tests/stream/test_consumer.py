@@ -123,3 +123,30 @@ def test_missing_redis_url_is_a_clear_error(settings: Settings, engine: Engine) 
 
     with pytest.raises(NextbestError, match="NEXTBEST_REDIS_URL"):
         run_consumer(settings, engine, consumer="c1", stop_after_idle=0.1)
+
+
+def test_ingest_stream_command(
+    settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from nextbest.cli.stream import ingest_stream
+    from nextbest.store.engine import make_engine, upgrade
+
+    monkeypatch.setenv("NEXTBEST_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("NEXTBEST_DATABASE_URL", raising=False)
+    monkeypatch.setenv("NEXTBEST_REDIS_URL", redis_url)
+    engine = make_engine(settings)
+    upgrade(engine)
+    publish_events(redis_url, settings.stream_name, [app_open(i, i % 2) for i in range(5)])
+
+    cli = typer.Typer()
+    cli.command()(ingest_stream)
+    result = CliRunner().invoke(cli, ["--consumer", "cli-1", "--idle-exit", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accepted"] == 5
+    assert count(engine, t.events) == 5
+    engine.dispose()

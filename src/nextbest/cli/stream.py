@@ -40,8 +40,7 @@ def ingest_stream(
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         stop.set()  # finish the current batch, acknowledge it, then exit
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     err = Console(stderr=True)
     err.print(
         f"consuming [bold]{settings.stream_name}[/] as {consumer} in group {settings.stream_group}"
@@ -58,6 +57,8 @@ def ingest_stream(
         )
     finally:
         engine.dispose()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     Console().print_json(json.dumps(stats.to_dict()))
 
 
