@@ -116,7 +116,10 @@ def resolve(
     # merged member -> (event, identifier, time) of the first link that joined its component
     first_link: dict[str, tuple[str, str, datetime]] = {}
 
-    ordered = sorted(sightings, key=lambda s: (s.occurred_at, s.event_id))
+    # Sort on epoch floats: comparing aware datetimes is several times slower.
+    stamps = [s.occurred_at.timestamp() for s in sightings]
+    order = sorted(range(len(sightings)), key=lambda i: (stamps[i], sightings[i].event_id))
+    ordered = [sightings[i] for i in order]
     for sighting in ordered:
         if not sighting.keys:
             continue

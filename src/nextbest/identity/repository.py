@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from nextbest.identity.graph import Resolution
 from nextbest.store import tables as t
@@ -55,17 +55,27 @@ def apply_resolution(conn: Connection, res: Resolution, *, now: datetime) -> Non
         conn.execute(
             update(t.members).where(t.members.c.member_id == member).values(first_seen_at=at)
         )
-    for merge in res.merges:
-        survivor, merged = merge.survivor_id, merge.merged_id
+    if res.merges:
+        pairs = [{"survivor": m.survivor_id, "merged": m.merged_id} for m in res.merges]
+        # Re-point the merged member, anything merged into it earlier, and its identifiers,
+        # so every lookup stays one hop.
         conn.execute(
             update(t.members)
-            .where((t.members.c.member_id == merged) | (t.members.c.merged_into == merged))
-            .values(merged_into=survivor)
+            .where(t.members.c.merged_into == bindparam("merged"))
+            .values(merged_into=bindparam("survivor")),
+            pairs,
+        )
+        conn.execute(
+            update(t.members)
+            .where(t.members.c.member_id == bindparam("merged"))
+            .values(merged_into=bindparam("survivor")),
+            pairs,
         )
         conn.execute(
             update(t.identifiers)
-            .where(t.identifiers.c.member_id == merged)
-            .values(member_id=survivor)
+            .where(t.identifiers.c.member_id == bindparam("merged"))
+            .values(member_id=bindparam("survivor")),
+            pairs,
         )
     insert_rows(
         conn,

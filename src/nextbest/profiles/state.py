@@ -9,21 +9,17 @@ profile never depends on the order in which events arrived. Times are epoch seco
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nextbest.events.types import (
-    AppOpen,
-    CartAbandoned,
-    CartAdd,
     Event,
     Feedback,
     MessageClicked,
     MessageDelivered,
     MessageOpened,
     MessageUnsubscribed,
-    OfferRedeemed,
-    ProductView,
     ProfileUpdate,
     Purchase,
     ServiceTicketClosed,
@@ -93,55 +89,75 @@ class ProfileState:
     def apply(self, event: Event) -> None:
         at = event.occurred_at.timestamp()
         self.event_count += 1
-        self.first_event_at = _min(self.first_event_at, at)
-        self.last_event_at = _max(self.last_event_at, at)
+        if self.first_event_at is None or at < self.first_event_at:
+            self.first_event_at = at
+        if self.last_event_at is None or at > self.last_event_at:
+            self.last_event_at = at
         src = event.source.value
         self.source_counts[src] = self.source_counts.get(src, 0) + 1
-        if isinstance(event, Purchase):
-            self._purchase(event, at)
-        elif isinstance(event, MessageDelivered | MessageOpened | MessageClicked):
-            kind = event.type.removeprefix("message_")
-            key = f"{event.channel.value}.{kind}"
-            self.engagement[key] = self.engagement.get(key, 0) + 1
-        elif isinstance(event, MessageUnsubscribed):
-            key = f"{event.channel.value}.unsubscribed"
-            self.engagement[key] = self.engagement.get(key, 0) + 1
-            self._state(self.consent, f"{event.channel.value}/{event.purpose.value}", False, event)
-        elif isinstance(event, Signup | ProfileUpdate):
-            for name in ATTRIBUTES:
-                value = getattr(event, name)
-                if value is not None:
-                    self._state(self.attributes, name, str(value), event)
-            for pref, value in event.preferences.items():
-                self._state(self.preferences, pref, value, event)
-            for c in event.consents:
-                self._state(self.consent, f"{c.channel.value}/{c.purpose.value}", c.granted, event)
-        elif isinstance(event, AppOpen):
-            self.app_opens += 1
-        elif isinstance(event, ProductView):
-            self.product_views += 1
-        elif isinstance(event, CartAdd):
-            self.cart_adds += 1
-        elif isinstance(event, CartAbandoned):
-            self.carts_abandoned += 1
-            self.last_cart_abandoned_at = _max(self.last_cart_abandoned_at, at)
-        elif isinstance(event, OfferRedeemed):
-            self.offers_redeemed += 1
-        elif isinstance(event, ServiceTicketOpened):
-            self.tickets_opened[event.ticket_id] = (
-                _min(self.tickets_opened.get(event.ticket_id), at) or at
-            )
-        elif isinstance(event, ServiceTicketClosed):
-            self.tickets_closed[event.ticket_id] = (
-                _max(self.tickets_closed.get(event.ticket_id), at) or at
-            )
-        elif isinstance(event, Feedback):
-            self.feedback_count += 1
-            if event.rating is not None:
-                self.rating_sum += event.rating
-                self.rating_count += 1
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event, at)
 
-    def _purchase(self, event: Purchase, at: float) -> None:
+    def _message(self, event: Event, at: float) -> None:
+        assert isinstance(event, MessageDelivered | MessageOpened | MessageClicked)
+        key = f"{event.channel.value}.{event.type.removeprefix('message_')}"
+        self.engagement[key] = self.engagement.get(key, 0) + 1
+
+    def _unsubscribed(self, event: Event, at: float) -> None:
+        assert isinstance(event, MessageUnsubscribed)
+        key = f"{event.channel.value}.unsubscribed"
+        self.engagement[key] = self.engagement.get(key, 0) + 1
+        self._state(self.consent, f"{event.channel.value}/{event.purpose.value}", False, event)
+
+    def _stated(self, event: Event, at: float) -> None:
+        assert isinstance(event, Signup | ProfileUpdate)
+        for name in ATTRIBUTES:
+            value = getattr(event, name)
+            if value is not None:
+                self._state(self.attributes, name, str(value), event)
+        for pref, value in event.preferences.items():
+            self._state(self.preferences, pref, value, event)
+        for c in event.consents:
+            self._state(self.consent, f"{c.channel.value}/{c.purpose.value}", c.granted, event)
+
+    def _app_open(self, event: Event, at: float) -> None:
+        self.app_opens += 1
+
+    def _product_view(self, event: Event, at: float) -> None:
+        self.product_views += 1
+
+    def _cart_add(self, event: Event, at: float) -> None:
+        self.cart_adds += 1
+
+    def _cart_abandoned(self, event: Event, at: float) -> None:
+        self.carts_abandoned += 1
+        self.last_cart_abandoned_at = _max(self.last_cart_abandoned_at, at)
+
+    def _offer_redeemed(self, event: Event, at: float) -> None:
+        self.offers_redeemed += 1
+
+    def _ticket_opened(self, event: Event, at: float) -> None:
+        assert isinstance(event, ServiceTicketOpened)
+        self.tickets_opened[event.ticket_id] = (
+            _min(self.tickets_opened.get(event.ticket_id), at) or at
+        )
+
+    def _ticket_closed(self, event: Event, at: float) -> None:
+        assert isinstance(event, ServiceTicketClosed)
+        self.tickets_closed[event.ticket_id] = (
+            _max(self.tickets_closed.get(event.ticket_id), at) or at
+        )
+
+    def _feedback(self, event: Event, at: float) -> None:
+        assert isinstance(event, Feedback)
+        self.feedback_count += 1
+        if event.rating is not None:
+            self.rating_sum += event.rating
+            self.rating_count += 1
+
+    def _purchase(self, event: Event, at: float) -> None:
+        assert isinstance(event, Purchase)
         self.purchase_count += 1
         self.spend += event.total
         self.first_purchase_at = _min(self.first_purchase_at, at)
@@ -228,8 +244,31 @@ class ProfileState:
 
     # --- (de)serialisation ------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow by design: dataclasses.asdict deep-copies and dominated ingestion time.
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProfileState:
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(ProfileState))
+
+_Handler = Callable[[ProfileState, Event, float], None]
+_HANDLERS: dict[str, _Handler] = {
+    "purchase": ProfileState._purchase,
+    "message_delivered": ProfileState._message,
+    "message_opened": ProfileState._message,
+    "message_clicked": ProfileState._message,
+    "message_unsubscribed": ProfileState._unsubscribed,
+    "signup": ProfileState._stated,
+    "profile_update": ProfileState._stated,
+    "app_open": ProfileState._app_open,
+    "product_view": ProfileState._product_view,
+    "cart_add": ProfileState._cart_add,
+    "cart_abandoned": ProfileState._cart_abandoned,
+    "offer_redeemed": ProfileState._offer_redeemed,
+    "service_ticket_opened": ProfileState._ticket_opened,
+    "service_ticket_closed": ProfileState._ticket_closed,
+    "feedback": ProfileState._feedback,
+}

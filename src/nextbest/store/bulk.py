@@ -17,8 +17,9 @@ COPY_THRESHOLD = 500
 
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        v = value.astimezone(UTC) if value.tzinfo else value
-        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+        # SQLAlchemy's SQLite layout, in UTC so that text order is time order.
+        v = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return v.isoformat(sep=" ", timespec="microseconds")
     return value
 
 
