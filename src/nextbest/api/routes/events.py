@@ -32,6 +32,7 @@ class IngestResult(BaseModel):
     rejected: int
     members_created: int
     merges: int
+    anonymous: int = 0
     rejections: list[RejectionOut]
 
 
@@ -135,5 +136,6 @@ def post_events(
         rejected=report.rejected,
         members_created=report.members_created,
         merges=report.merges,
+        anonymous=report.anonymous,
         rejections=rejections,
     )
