@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default=300, description="Events dated further ahead than this are rejected."
     )
     ingest_chunk_size: int = Field(default=20_000, ge=1)
+    ingest_workers: int = Field(
+        default=1,
+        ge=0,
+        description="Processes that validate file chunks while the main one writes (0: inline).",
+    )
     stream_name: str = "nextbest:events"
     stream_group: str = "nextbest-ingest"
     api_require_keys: bool = Field(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select
 
 from nextbest.identity.graph import Resolution
 from nextbest.store import tables as t
-from nextbest.store.bulk import chunks, insert_rows
+from nextbest.store.bulk import execute_many, insert_rows, select_in
 
 
 def as_utc(value: datetime) -> datetime:
@@ -19,28 +19,22 @@ def as_utc(value: datetime) -> datetime:
 
 def known_identifiers(conn: Connection, keys: Collection[str]) -> dict[str, str]:
     """identifier key -> current member, for the keys already in the graph."""
-    found: dict[str, str] = {}
-    ordered = sorted(keys)
-    for part in chunks(ordered):
-        rows = conn.execute(
-            select(t.identifiers.c.key, t.identifiers.c.member_id).where(
-                t.identifiers.c.key.in_(part)
-            )
-        )
-        found.update({key: member for key, member in rows})
-    return found
+    rows = select_in(conn, "SELECT key, member_id FROM identifiers WHERE key IN {in}", keys)
+    return {key: member for key, member in rows}
 
 
 def first_seen(conn: Connection, member_ids: Collection[str]) -> dict[str, datetime]:
-    out: dict[str, datetime] = {}
-    for part in chunks(sorted(member_ids)):
-        rows = conn.execute(
-            select(t.members.c.member_id, t.members.c.first_seen_at).where(
-                t.members.c.member_id.in_(part)
-            )
-        )
-        out.update({m: as_utc(at) for m, at in rows})
-    return out
+    rows = select_in(
+        conn, "SELECT member_id, first_seen_at FROM members WHERE member_id IN {in}", member_ids
+    )
+    return {m: _parse_time(at) for m, at in rows}
+
+
+def _parse_time(value: datetime | str) -> datetime:
+    # Raw SQLite rows hold the text SQLAlchemy's layout writes (UTC, no offset).
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return as_utc(value)
 
 
 def apply_resolution(conn: Connection, res: Resolution, *, now: datetime) -> None:
@@ -51,32 +45,17 @@ def apply_resolution(conn: Connection, res: Resolution, *, now: datetime) -> Non
         ("member_id", "first_seen_at", "merged_into", "recorded_at"),
         [(m, at, None, now) for m, at in sorted(res.new_members.items())],
     )
-    for member, at in res.first_seen_updates.items():
-        conn.execute(
-            update(t.members).where(t.members.c.member_id == member).values(first_seen_at=at)
-        )
-    if res.merges:
-        pairs = [{"survivor": m.survivor_id, "merged": m.merged_id} for m in res.merges]
-        # Re-point the merged member, anything merged into it earlier, and its identifiers,
-        # so every lookup stays one hop.
-        conn.execute(
-            update(t.members)
-            .where(t.members.c.merged_into == bindparam("merged"))
-            .values(merged_into=bindparam("survivor")),
-            pairs,
-        )
-        conn.execute(
-            update(t.members)
-            .where(t.members.c.member_id == bindparam("merged"))
-            .values(merged_into=bindparam("survivor")),
-            pairs,
-        )
-        conn.execute(
-            update(t.identifiers)
-            .where(t.identifiers.c.member_id == bindparam("merged"))
-            .values(member_id=bindparam("survivor")),
-            pairs,
-        )
+    execute_many(
+        conn,
+        "UPDATE members SET first_seen_at = ? WHERE member_id = ?",
+        [(at, member) for member, at in res.first_seen_updates.items()],
+    )
+    # Re-point the merged member, anything merged into it earlier, and its identifiers,
+    # so every lookup stays one hop.
+    pairs = [(m.survivor_id, m.merged_id) for m in res.merges]
+    execute_many(conn, "UPDATE members SET merged_into = ? WHERE merged_into = ?", pairs)
+    execute_many(conn, "UPDATE members SET merged_into = ? WHERE member_id = ?", pairs)
+    execute_many(conn, "UPDATE identifiers SET member_id = ? WHERE member_id = ?", pairs)
     insert_rows(
         conn,
         t.member_merges,

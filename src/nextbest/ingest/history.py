@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nextbest.events import Event
-from nextbest.events.types import Purchase
+from nextbest.ingest.prepare import PreparedEvent
 
 SCHEMA = pa.schema(
     [
@@ -39,24 +38,23 @@ class EventHistory:
 
     def append(
         self,
-        events: Sequence[Event],
+        events: Sequence[PreparedEvent],
         *,
         member_of: Mapping[str, str | None],
         received_at: datetime,
     ) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        purchases = [e if isinstance(e, Purchase) else None for e in events]
         table = pa.table(
             {
                 "event_id": [e.event_id for e in events],
                 "type": [e.type for e in events],
-                "occurred_at": [e.occurred_at.astimezone(UTC) for e in events],
+                "occurred_at": [e.occurred_at for e in events],
                 "received_at": [received_at] * len(events),
-                "source": [e.source.value for e in events],
+                "source": [e.source for e in events],
                 "member_id": [member_of.get(e.event_id) for e in events],
-                "order_id": [p.order_id if p else None for p in purchases],
-                "total": [p.total if p else None for p in purchases],
-                "payload": [e.model_dump_json(exclude_none=True) for e in events],
+                "order_id": [e.order_id for e in events],
+                "total": [e.total for e in events],
+                "payload": [e.payload for e in events],
             },
             schema=SCHEMA,
         )

@@ -1,34 +1,38 @@
 """The ingestion pipeline: validate → dedupe → resolve identity → update profiles → store.
 
-One transaction per chunk holds the events, identity changes, profile updates and dead
-letters, so a crash leaves either all of a chunk or none of it. Writers are serialised
-(SQLite's write lock, a PostgreSQL advisory lock) because identity resolution reads the
-graph it is about to change.
+Validation (``prepare``) needs no database, so for files it runs in worker processes while
+this process writes. Writing is one transaction per chunk holding the events, identity
+changes, profile updates and dead letters: a crash leaves all of a chunk or none of it.
+Writers are serialised (SQLite's write lock, a PostgreSQL advisory lock) because identity
+resolution reads the graph it is about to change.
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-import orjson
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, text
 
 from nextbest.config import Settings
-from nextbest.events import Event, Rejection, check_event
-from nextbest.events.validate import event_id_of
-from nextbest.identity.graph import Sighting, all_keys, resolve
+from nextbest.events import Rejection
+from nextbest.identity.graph import Sighting, resolve
 from nextbest.identity.repository import apply_resolution, first_seen, known_identifiers
 from nextbest.ingest.history import EventHistory
+from nextbest.ingest.prepare import PreparedBatch, PreparedEvent, prepare
+from nextbest.ingest.readers import RawChunk, decode
 from nextbest.ingest.records import IngestReport, RawRecord
 from nextbest.profiles.repository import delete_states, load_states, save_states
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
-from nextbest.store.bulk import chunks, insert_rows
+from nextbest.store.bulk import insert_rows, select_in
 from nextbest.store.engine import is_postgres, write_transaction
 
 INGEST_LOCK = 0x6E657874  # PostgreSQL advisory lock id held by ingestion writers
@@ -55,16 +59,17 @@ DEAD_LETTER_COLUMNS = (
 )
 
 
-def _batched(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
-    it = iter(records)
-    while batch := list(islice(it, size)):
-        yield batch
-
-
 @dataclass(slots=True)
-class ChunkTimings:
-    validate: float = 0.0
+class Timings:
+    """Seconds spent per stage, for benchmarks (``prepare`` counts worker time when inline)."""
+
+    prepare: float = 0.0
     store: float = 0.0
+
+
+def _prepare_chunk(chunk: RawChunk, now: datetime, tolerance: timedelta) -> PreparedBatch:
+    """Worker entry point: decode and validate one file chunk."""
+    return prepare(decode(chunk), now=now, tolerance=tolerance, units=chunk.units)
 
 
 class Ingestor:
@@ -83,83 +88,95 @@ class Ingestor:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.history = history
         self.tolerance = timedelta(seconds=settings.future_tolerance_seconds)
-        self.timings = ChunkTimings()
+        self.timings = Timings()
 
-    # -- public ---------------------------------------------------------------------
-    def ingest_records(
-        self,
-        records: Iterable[RawRecord],
-        *,
-        origin: str,
-        on_chunk: Callable[[int], None] | None = None,
-    ) -> IngestReport:
+    # -- entry points -------------------------------------------------------------------
+    def ingest_records(self, records: Iterable[RawRecord], *, origin: str) -> IngestReport:
+        """Records already decoded (HTTP, stream): validated inline, chunk by chunk."""
         report = IngestReport()
-        for batch in _batched(records, self.settings.ingest_chunk_size):
-            report.add(self._ingest_chunk(batch, origin))
-            if on_chunk is not None:
-                on_chunk(len(batch))
+        it = iter(records)
+        while batch := list(islice(it, self.settings.ingest_chunk_size)):
+            started = time.perf_counter()
+            prepared = prepare(batch, now=self.clock(), tolerance=self.tolerance)
+            self.timings.prepare += time.perf_counter() - started
+            report.add(self._store(prepared, origin=origin))
         return report
 
-    # -- one chunk, one transaction ----------------------------------------------------
-    def _ingest_chunk(self, batch: list[RawRecord], origin: str) -> IngestReport:
+    def ingest_chunks(
+        self,
+        raw_chunks: Iterable[RawChunk],
+        *,
+        origin: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """File chunks: decoded and validated in worker processes, written here in order."""
+        report = IngestReport()
+        for prepared in self._prepared(raw_chunks):
+            report.add(self._store(prepared, origin=origin))
+            if progress is not None:
+                progress(prepared.units)
+        return report
+
+    def _prepared(self, raw_chunks: Iterable[RawChunk]) -> Iterator[PreparedBatch]:
+        workers = self.settings.ingest_workers
+        now = self.clock()
+        if workers <= 0:
+            for chunk in raw_chunks:
+                started = time.perf_counter()
+                prepared = _prepare_chunk(chunk, now, self.tolerance)
+                self.timings.prepare += time.perf_counter() - started
+                yield prepared
+            return
+        # Spawned workers hold no copy of this process's database connections.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pending: deque[Future[PreparedBatch]] = deque()
+            for chunk in raw_chunks:
+                pending.append(pool.submit(_prepare_chunk, chunk, now, self.tolerance))
+                if len(pending) > 2 * workers:  # bounded read-ahead keeps memory flat
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    # -- one chunk, one transaction -----------------------------------------------------
+    def _store(self, prepared: PreparedBatch, *, origin: str) -> IngestReport:
         started = time.perf_counter()
         now = self.clock()
-        report = IngestReport()
-        events: dict[str, Event] = {}
-        rejections: list[Rejection] = []
-        for rec in batch:
-            if rec.error is not None or rec.data is None:
-                field, reason = rec.error or ("(record)", "no data")
-                rejections.append(Rejection(rec.location, field, reason, rec.raw, None))
-                continue
-            result = check_event(rec.data, now=now, future_tolerance=self.tolerance)
-            if isinstance(result, tuple):
-                raw = rec.raw or orjson.dumps(rec.data, default=str).decode()
-                rejections.append(
-                    Rejection(rec.location, result[0], result[1], raw, event_id_of(rec.data))
-                )
-            elif result.event_id in events:
-                report.duplicates += 1
-            else:
-                events[result.event_id] = result
-        self.timings.validate += time.perf_counter() - started
-
-        started = time.perf_counter()
+        report = IngestReport(duplicates=prepared.duplicates)
+        events = {e.event_id: e for e in prepared.events}
+        members: dict[str, str | None] = {}
         with write_transaction(self.engine) as conn:
             if is_postgres(self.engine):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK})
-            for part in chunks(list(events)):
-                seen = conn.execute(
-                    select(t.events.c.event_id).where(t.events.c.event_id.in_(part))
-                )
-                for (event_id,) in seen:
-                    del events[event_id]
-                    report.duplicates += 1
+            seen = select_in(conn, "SELECT event_id FROM events WHERE event_id IN {in}", events)
+            for (event_id,) in seen:
+                del events[event_id]
+                report.duplicates += 1
             fresh = list(events.values())
-            members = self._store(conn, fresh, now=now, report=report) if fresh else {}
-            self._dead_letter(conn, rejections, origin=origin, now=now)
-        self.timings.store += time.perf_counter() - started
-        report.accepted += len(fresh)
-        report.rejected += len(rejections)
-        report.rejections = rejections[:1000]
+            if fresh:
+                members = self._write(conn, fresh, now=now, report=report)
+            self._dead_letter(conn, prepared.rejections, origin=origin, now=now)
+        report.accepted = len(fresh)
+        report.rejected = len(prepared.rejections)
+        report.rejections = prepared.rejections[:1000]
         if self.history is not None and fresh:
             self.history.append(fresh, member_of=members, received_at=now)
+        self.timings.store += time.perf_counter() - started
         return report
 
-    def _store(
-        self, conn: Connection, fresh: list[Event], *, now: datetime, report: IngestReport
+    def _write(
+        self, conn: Connection, fresh: list[PreparedEvent], *, now: datetime, report: IngestReport
     ) -> dict[str, str | None]:
-        """Write the new events and everything they change; returns event -> member."""
-        sightings = [
-            Sighting(e.event_id, e.occurred_at, tuple(e.identifiers.keys())) for e in fresh
-        ]
-        known = known_identifiers(conn, all_keys(sightings))
+        """Write new events and everything they change; returns event -> member."""
+        sightings = [Sighting(e.event_id, e.occurred_at, e.keys) for e in fresh]
+        keys = {key for e in fresh for key in e.keys}
+        known = known_identifiers(conn, keys)
         res = resolve(sightings, known=known, first_seen=first_seen(conn, set(known.values())))
         apply_resolution(conn, res, now=now)
         report.members_created += len(res.new_members)
         report.merges += len(res.merges)
 
-        # Profiles: fold this chunk per member, then merge into stored states.
+        # Profiles: fold this chunk per member, then merge into the stored states.
         deltas: dict[str, ProfileState] = {}
         for event in fresh:
             member = res.event_member[event.event_id]
@@ -169,21 +186,20 @@ class Ingestor:
             state = deltas.get(member)
             if state is None:
                 state = deltas[member] = ProfileState()
-            state.apply(event)
-        merged_away = {m.merged_id for m in res.merges}
-        stored = load_states(conn, set(deltas) | merged_away)
-        survivors = {m.merged_id: m.survivor_id for m in res.merges}
+            state.apply(event.facts)
+        merged_away = {m.merged_id: m.survivor_id for m in res.merges}
+        stored = load_states(conn, set(deltas) | set(merged_away))
         out: dict[str, tuple[int, ProfileState]] = {}
         for member, delta in deltas.items():
             version, state = stored.get(member, (0, ProfileState()))
             state.merge(delta)
             out[member] = (version + 1, state)
-        for merged, survivor in survivors.items():
+        for merged, survivor in merged_away.items():
             if merged in stored:
                 version, state = out.get(survivor) or stored.get(survivor) or (0, ProfileState())
                 state.merge(stored[merged][1])
                 out[survivor] = (version + 1, state)
-        delete_states(conn, merged_away & set(stored))
+        delete_states(conn, set(merged_away) & set(stored))
         save_states(conn, out, now=now)
 
         insert_rows(
@@ -197,9 +213,9 @@ class Ingestor:
                     e.schema_version,
                     e.occurred_at,
                     now,
-                    e.source.value,
+                    e.source,
                     res.event_member[e.event_id],
-                    e.model_dump_json(exclude_none=True),
+                    e.payload,
                 )
                 for e in fresh
             ],

@@ -1,15 +1,16 @@
 """Streaming readers for JSON Lines, CSV and Parquet event files.
 
-Each yields ``RawRecord``s one at a time, so files of any size stream in chunks. A record
-that cannot even be decoded becomes a RawRecord carrying the error; the pipeline
-dead-letters it with its line number instead of stopping the file.
+A file is cut into ``RawChunk``s (lines, CSV rows or an Arrow record batch) that are cheap
+to pickle; ``decode`` turns a chunk into ``RawRecord``s, in a worker process when the
+pipeline runs several. A record that cannot even be decoded becomes a RawRecord carrying
+the error, so the pipeline dead-letters it with its line number instead of stopping.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,18 @@ import pyarrow.parquet as pq
 from nextbest.events.flat import FlatRowError, unflatten
 from nextbest.ingest.records import RawRecord
 
-Progress = Callable[[int], None]  # called with units done since the last call
-
 FORMATS = ("jsonl", "csv", "parquet")
+
+
+@dataclass(frozen=True, slots=True)
+class RawChunk:
+    """A slice of a file: ``items`` are JSONL lines, CSV rows or one Arrow record batch."""
+
+    kind: str
+    start: int  # line (JSONL, CSV) or row (Parquet) number of the first item
+    items: Any
+    header: tuple[str, ...] = ()
+    units: int = 0  # progress units: bytes for text files, rows for Parquet
 
 
 def detect_format(path: Path) -> str:
@@ -42,91 +52,104 @@ def size_of(path: Path, fmt: str) -> int:
     return path.stat().st_size
 
 
-def read_jsonl(path: Path, progress: Progress | None = None) -> Iterator[RawRecord]:
+def chunks_of(path: Path, fmt: str, *, size: int = 20_000) -> Iterator[RawChunk]:
+    if fmt == "jsonl":
+        yield from _jsonl_chunks(path, size)
+    elif fmt == "csv":
+        yield from _csv_chunks(path, size)
+    elif fmt == "parquet":
+        row = 1
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+            yield RawChunk("parquet", row, batch, units=batch.num_rows)
+            row += batch.num_rows
+    else:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _jsonl_chunks(path: Path, size: int) -> Iterator[RawChunk]:
     with path.open("rb") as f:
-        for number, line in enumerate(f, start=1):
-            if progress is not None:
-                progress(len(line))
-            if not line.strip():
-                continue
-            where = f"line {number}"
+        start, lines, units = 1, [], 0
+        for line in f:
+            lines.append(line)
+            units += len(line)
+            if len(lines) >= size:
+                yield RawChunk("jsonl", start, lines, units=units)
+                start, lines, units = start + len(lines), [], 0
+        if lines:
+            yield RawChunk("jsonl", start, lines, units=units)
+
+
+def _csv_chunks(path: Path, size: int) -> Iterator[RawChunk]:
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = tuple(next(reader, ()))
+        rows: list[tuple[int, list[str]]] = []
+        units = 0
+        for values in reader:
+            rows.append((reader.line_num, values))
+            units += sum(len(v) + 1 for v in values)
+            if len(rows) >= size:
+                yield RawChunk("csv", rows[0][0], rows, header, units)
+                rows, units = [], 0
+        if rows:
+            yield RawChunk("csv", rows[0][0], rows, header, units)
+
+
+def decode(chunk: RawChunk) -> list[RawRecord]:
+    if chunk.kind == "jsonl":
+        return list(_decode_jsonl(chunk))
+    if chunk.kind == "csv":
+        return list(_decode_csv(chunk))
+    if chunk.kind == "parquet":
+        return [
+            _from_flat(f"row {chunk.start + i}", record, "")
+            for i, record in enumerate(chunk.items.to_pylist())
+        ]
+    raise ValueError(f"unknown chunk kind {chunk.kind!r}")
+
+
+def _decode_jsonl(chunk: RawChunk) -> Iterator[RawRecord]:
+    for offset, line in enumerate(chunk.items):
+        if not line.strip():
+            continue
+        where = f"line {chunk.start + offset}"
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
             raw = line.decode("utf-8", errors="replace").rstrip("\n")
-            try:
-                data = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield RawRecord(where, None, raw, ("(record)", f"bad JSON: {exc}"))
-                continue
-            if not isinstance(data, dict):
-                yield RawRecord(where, None, raw, ("(record)", "not a JSON object"))
-                continue
-            yield RawRecord(where, data, raw)
+            yield RawRecord(where, None, raw, ("(record)", f"bad JSON: {exc}"))
+            continue
+        if not isinstance(data, dict):
+            raw = line.decode("utf-8", errors="replace").rstrip("\n")
+            yield RawRecord(where, None, raw, ("(record)", "not a JSON object"))
+            continue
+        yield RawRecord(where, data, "")
+
+
+def _decode_csv(chunk: RawChunk) -> Iterator[RawRecord]:
+    header = chunk.header
+    width = len(header)
+    for line_num, values in chunk.items:
+        where = f"line {line_num}"
+        if len(values) != width:
+            raw = ",".join(values)
+            yield RawRecord(
+                where, None, raw, ("(record)", f"{len(values)} cells, header has {width}")
+            )
+            continue
+        yield _from_flat(where, dict(zip(header, values, strict=True)), "")
 
 
 def _from_flat(where: str, row: dict[str, Any], raw: str) -> RawRecord:
     try:
         return RawRecord(where, unflatten(row), raw)
     except FlatRowError as exc:
-        return RawRecord(where, None, raw, (exc.field, str(exc)))
-
-
-class _CountingReader(io.RawIOBase):
-    """Counts bytes handed to the CSV parser so progress can follow the file."""
-
-    def __init__(self, inner: io.BufferedReader, progress: Progress | None) -> None:
-        self.inner = inner
-        self.progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self.inner.readinto(buffer)
-        if self.progress is not None and n:
-            self.progress(n)
-        return n
-
-
-def read_csv(path: Path, progress: Progress | None = None) -> Iterator[RawRecord]:
-    with path.open("rb") as binary:
-        text = io.TextIOWrapper(
-            io.BufferedReader(_CountingReader(binary, progress)), encoding="utf-8", newline=""
+        return RawRecord(
+            where, None, raw or orjson.dumps(row, default=str).decode(), (exc.field, str(exc))
         )
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
-            return
-        width = len(header)
-        for values in reader:
-            where = f"line {reader.line_num}"
-            raw = ",".join(values)
-            if len(values) != width:
-                yield RawRecord(
-                    where, None, raw, ("(record)", f"{len(values)} cells, header has {width}")
-                )
-                continue
-            yield _from_flat(where, dict(zip(header, values, strict=True)), raw)
 
 
-def read_parquet(
-    path: Path, progress: Progress | None = None, *, batch_rows: int = 20_000
-) -> Iterator[RawRecord]:
-    row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-        for record in batch.to_pylist():
-            row += 1
-            yield _from_flat(f"row {row}", record, "")
-        if progress is not None:
-            progress(batch.num_rows)
-
-
-def read_file(
-    path: Path, fmt: str | None = None, progress: Progress | None = None
-) -> Iterator[RawRecord]:
-    kind = fmt or detect_format(path)
-    if kind == "jsonl":
-        return read_jsonl(path, progress)
-    if kind == "csv":
-        return read_csv(path, progress)
-    if kind == "parquet":
-        return read_parquet(path, progress)
-    raise ValueError(f"unknown format {kind!r}; use one of {', '.join(FORMATS)}")
+def read_file(path: Path, fmt: str | None = None) -> Iterator[RawRecord]:
+    """Every record of a file, in order (single process; the pipeline parallelises)."""
+    for chunk in chunks_of(path, fmt or detect_format(path)):
+        yield from decode(chunk)

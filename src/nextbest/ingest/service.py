@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from nextbest.config import Settings
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
-from nextbest.ingest.readers import detect_format, read_file
+from nextbest.ingest.readers import chunks_of, detect_format
 from nextbest.ingest.records import IngestReport
 from nextbest.store import tables as t
 
@@ -28,7 +28,8 @@ def ingest_file(
     history = EventHistory(settings.event_history_dir) if write_history else None
     ingestor = Ingestor(engine, settings, history=history)
     kind = fmt or detect_format(path)
-    return ingestor.ingest_records(read_file(path, kind, progress), origin=f"file:{path}")
+    raw_chunks = chunks_of(path, kind, size=settings.ingest_chunk_size)
+    return ingestor.ingest_chunks(raw_chunks, origin=f"file:{path}", progress=progress)
 
 
 def dead_letter_count(engine: Engine) -> int:

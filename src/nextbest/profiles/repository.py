@@ -6,11 +6,11 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete
 
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
-from nextbest.store.bulk import chunks, upsert_rows
+from nextbest.store.bulk import chunks, select_in, upsert_rows
 
 COLUMNS = (
     "member_id",
@@ -34,16 +34,13 @@ def load_states(
     conn: Connection, member_ids: Collection[str]
 ) -> dict[str, tuple[int, ProfileState]]:
     """member -> (version, state) for members that have a profile."""
-    out: dict[str, tuple[int, ProfileState]] = {}
-    for part in chunks(sorted(member_ids)):
-        rows = conn.execute(
-            select(t.profiles.c.member_id, t.profiles.c.version, t.profiles.c.state).where(
-                t.profiles.c.member_id.in_(part)
-            )
-        )
-        for member, version, state in rows:
-            out[member] = (version, ProfileState.from_dict(orjson.loads(state)))
-    return out
+    rows = select_in(
+        conn, "SELECT member_id, version, state FROM profiles WHERE member_id IN {in}", member_ids
+    )
+    return {
+        member: (version, ProfileState.from_dict(orjson.loads(state)))
+        for member, version, state in rows
+    }
 
 
 def save_states(

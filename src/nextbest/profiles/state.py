@@ -1,6 +1,8 @@
 """The member profile as a mergeable aggregate.
 
-A ``ProfileState`` folds events one at a time (``apply``) and two states combine with
+A ``ProfileState`` folds events one at a time (``apply``, on the compact ``Facts`` that
+``facts_of`` extracts from an event: plain tuples, cheap to send between processes) and
+two states combine with
 ``merge`` when their members merge. Both are commutative and associative: counts and sums
 add, first/last take min/max, and stated values (name, birthday, consent, …) follow the
 survivorship rule *latest statement wins*, ordered by (occurred_at, event_id), so the
@@ -9,7 +11,6 @@ profile never depends on the order in which events arrived. Times are epoch seco
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -86,95 +87,70 @@ class ProfileState:
     attributes: dict[str, Stated] = field(default_factory=dict)
 
     # --- folding ---------------------------------------------------------------
-    def apply(self, event: Event) -> None:
-        at = event.occurred_at.timestamp()
+    def apply(self, facts: Facts) -> None:
+        kind, at, source, event_id, detail = facts
         self.event_count += 1
         if self.first_event_at is None or at < self.first_event_at:
             self.first_event_at = at
         if self.last_event_at is None or at > self.last_event_at:
             self.last_event_at = at
-        src = event.source.value
-        self.source_counts[src] = self.source_counts.get(src, 0) + 1
-        handler = _HANDLERS.get(event.type)
-        if handler is not None:
-            handler(self, event, at)
+        self.source_counts[source] = self.source_counts.get(source, 0) + 1
+        if kind == "purchase":
+            self._purchase(at, detail)
+        elif kind in _ENGAGEMENT:
+            key = f"{detail}.{_ENGAGEMENT[kind]}"
+            self.engagement[key] = self.engagement.get(key, 0) + 1
+        elif kind == "message_unsubscribed":
+            channel, purpose = detail
+            key = f"{channel}.unsubscribed"
+            self.engagement[key] = self.engagement.get(key, 0) + 1
+            self._state(self.consent, f"{channel}/{purpose}", [False, at, event_id])
+        elif kind == "signup" or kind == "profile_update":
+            attributes, preferences, consents = detail
+            for name, value in attributes:
+                self._state(self.attributes, name, [value, at, event_id])
+            for name, value in preferences:
+                self._state(self.preferences, name, [value, at, event_id])
+            for key, granted in consents:
+                self._state(self.consent, key, [granted, at, event_id])
+        elif kind == "app_open":
+            self.app_opens += 1
+        elif kind == "product_view":
+            self.product_views += 1
+        elif kind == "cart_add":
+            self.cart_adds += 1
+        elif kind == "cart_abandoned":
+            self.carts_abandoned += 1
+            self.last_cart_abandoned_at = _max(self.last_cart_abandoned_at, at)
+        elif kind == "offer_redeemed":
+            self.offers_redeemed += 1
+        elif kind == "service_ticket_opened":
+            self.tickets_opened[detail] = _min(self.tickets_opened.get(detail), at) or at
+        elif kind == "service_ticket_closed":
+            self.tickets_closed[detail] = _max(self.tickets_closed.get(detail), at) or at
+        elif kind == "feedback":
+            self.feedback_count += 1
+            if detail is not None:
+                self.rating_sum += detail
+                self.rating_count += 1
 
-    def _message(self, event: Event, at: float) -> None:
-        assert isinstance(event, MessageDelivered | MessageOpened | MessageClicked)
-        key = f"{event.channel.value}.{event.type.removeprefix('message_')}"
-        self.engagement[key] = self.engagement.get(key, 0) + 1
-
-    def _unsubscribed(self, event: Event, at: float) -> None:
-        assert isinstance(event, MessageUnsubscribed)
-        key = f"{event.channel.value}.unsubscribed"
-        self.engagement[key] = self.engagement.get(key, 0) + 1
-        self._state(self.consent, f"{event.channel.value}/{event.purpose.value}", False, event)
-
-    def _stated(self, event: Event, at: float) -> None:
-        assert isinstance(event, Signup | ProfileUpdate)
-        for name in ATTRIBUTES:
-            value = getattr(event, name)
-            if value is not None:
-                self._state(self.attributes, name, str(value), event)
-        for pref, value in event.preferences.items():
-            self._state(self.preferences, pref, value, event)
-        for c in event.consents:
-            self._state(self.consent, f"{c.channel.value}/{c.purpose.value}", c.granted, event)
-
-    def _app_open(self, event: Event, at: float) -> None:
-        self.app_opens += 1
-
-    def _product_view(self, event: Event, at: float) -> None:
-        self.product_views += 1
-
-    def _cart_add(self, event: Event, at: float) -> None:
-        self.cart_adds += 1
-
-    def _cart_abandoned(self, event: Event, at: float) -> None:
-        self.carts_abandoned += 1
-        self.last_cart_abandoned_at = _max(self.last_cart_abandoned_at, at)
-
-    def _offer_redeemed(self, event: Event, at: float) -> None:
-        self.offers_redeemed += 1
-
-    def _ticket_opened(self, event: Event, at: float) -> None:
-        assert isinstance(event, ServiceTicketOpened)
-        self.tickets_opened[event.ticket_id] = (
-            _min(self.tickets_opened.get(event.ticket_id), at) or at
-        )
-
-    def _ticket_closed(self, event: Event, at: float) -> None:
-        assert isinstance(event, ServiceTicketClosed)
-        self.tickets_closed[event.ticket_id] = (
-            _max(self.tickets_closed.get(event.ticket_id), at) or at
-        )
-
-    def _feedback(self, event: Event, at: float) -> None:
-        assert isinstance(event, Feedback)
-        self.feedback_count += 1
-        if event.rating is not None:
-            self.rating_sum += event.rating
-            self.rating_count += 1
-
-    def _purchase(self, event: Event, at: float) -> None:
-        assert isinstance(event, Purchase)
+    def _purchase(self, at: float, detail: tuple[float, float, tuple[Any, ...]]) -> None:
+        total, gross, lines = detail
         self.purchase_count += 1
-        self.spend += event.total
-        self.first_purchase_at = _min(self.first_purchase_at, at)
-        self.last_purchase_at = _max(self.last_purchase_at, at)
-        gross = sum(line.quantity * line.unit_price for line in event.lines) or 1.0
-        share = event.total / gross  # spread the discount over the lines
-        for line in event.lines:
-            cat = line.category
-            self.items += line.quantity
-            self.category_spend[cat] = (
-                self.category_spend.get(cat, 0.0) + line.quantity * line.unit_price * share
-            )
-            self.category_count[cat] = self.category_count.get(cat, 0) + line.quantity
+        self.spend += total
+        if self.first_purchase_at is None or at < self.first_purchase_at:
+            self.first_purchase_at = at
+        if self.last_purchase_at is None or at > self.last_purchase_at:
+            self.last_purchase_at = at
+        share = total / gross if gross else 0.0  # spread the discount over the lines
+        category_spend, category_count = self.category_spend, self.category_count
+        for category, quantity, amount in lines:
+            self.items += quantity
+            category_spend[category] = category_spend.get(category, 0.0) + amount * share
+            category_count[category] = category_count.get(category, 0) + quantity
 
     @staticmethod
-    def _state(target: dict[str, Stated], key: str, value: Any, event: Event) -> None:
-        stated = [value, event.occurred_at.timestamp(), event.event_id]
+    def _state(target: dict[str, Stated], key: str, stated: Stated) -> None:
         target[key] = _later(target.get(key), stated) or stated
 
     # --- merging ---------------------------------------------------------------
@@ -252,23 +228,46 @@ class ProfileState:
         return cls(**data)
 
 
-_FIELDS = tuple(f.name for f in fields(ProfileState))
-
-_Handler = Callable[[ProfileState, Event, float], None]
-_HANDLERS: dict[str, _Handler] = {
-    "purchase": ProfileState._purchase,
-    "message_delivered": ProfileState._message,
-    "message_opened": ProfileState._message,
-    "message_clicked": ProfileState._message,
-    "message_unsubscribed": ProfileState._unsubscribed,
-    "signup": ProfileState._stated,
-    "profile_update": ProfileState._stated,
-    "app_open": ProfileState._app_open,
-    "product_view": ProfileState._product_view,
-    "cart_add": ProfileState._cart_add,
-    "cart_abandoned": ProfileState._cart_abandoned,
-    "offer_redeemed": ProfileState._offer_redeemed,
-    "service_ticket_opened": ProfileState._ticket_opened,
-    "service_ticket_closed": ProfileState._ticket_closed,
-    "feedback": ProfileState._feedback,
+_ENGAGEMENT = {
+    "message_delivered": "delivered",
+    "message_opened": "opened",
+    "message_clicked": "clicked",
 }
+
+# (type, occurred_at epoch seconds, source, event_id, type-specific detail)
+Facts = tuple[str, float, str, str, Any]
+
+
+def facts_of(event: Event) -> Facts:
+    """What a profile needs from an event, as plain tuples.
+
+    >>> from nextbest.events import EVENT_ADAPTER
+    >>> e = EVENT_ADAPTER.validate_python({"type": "feedback", "event_id": "f1",
+    ...     "occurred_at": "1970-01-01T00:01:00Z", "source": "app", "rating": 2})
+    >>> facts_of(e)
+    ('feedback', 60.0, 'app', 'f1', 2)
+    """
+    detail: Any = None
+    if isinstance(event, Purchase):
+        lines = tuple(
+            (line.category, line.quantity, line.quantity * line.unit_price) for line in event.lines
+        )
+        detail = (event.total, sum(amount for _, _, amount in lines), lines)
+    elif isinstance(event, MessageUnsubscribed):
+        detail = (event.channel.value, event.purpose.value)
+    elif isinstance(event, MessageDelivered | MessageOpened | MessageClicked):
+        detail = event.channel.value
+    elif isinstance(event, Signup | ProfileUpdate):
+        detail = (
+            tuple((n, str(getattr(event, n))) for n in ATTRIBUTES if getattr(event, n) is not None),
+            tuple(event.preferences.items()),
+            tuple((f"{c.channel.value}/{c.purpose.value}", c.granted) for c in event.consents),
+        )
+    elif isinstance(event, ServiceTicketOpened | ServiceTicketClosed):
+        detail = event.ticket_id
+    elif isinstance(event, Feedback):
+        detail = event.rating
+    return (event.type, event.occurred_at.timestamp(), event.source.value, event.event_id, detail)
+
+
+_FIELDS = tuple(f.name for f in fields(ProfileState))

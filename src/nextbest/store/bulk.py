@@ -6,7 +6,7 @@ SQLite gets ``executemany`` with timestamps pre-formatted the way SQLAlchemy sto
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,53 @@ def _sqlite_value(value: Any) -> Any:
         v = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
         return v.isoformat(sep=" ", timespec="microseconds")
     return value
+
+
+def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """Format the timestamp columns only (found by scanning for any non-null datetime)."""
+    width = len(rows[0])
+    time_cols = [i for i in range(width) if any(isinstance(row[i], datetime) for row in rows[:50])]
+    if not time_cols:
+        return [tuple(row) for row in rows]
+    out: list[Sequence[Any]] = []
+    for row in rows:
+        values = list(row)
+        for i in time_cols:
+            values[i] = _sqlite_value(values[i])
+        out.append(tuple(values))
+    return out
+
+
+def select_in(
+    conn: Connection, sql: str, values: Collection[Any], *, size: int = 10_000
+) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (one ``{in}`` placeholder for the value list) over ``values`` in parts.
+
+    Raw driver SQL: SQLAlchemy's per-statement compilation of large IN lists was a top cost
+    of ingestion. PostgreSQL gets one array parameter, SQLite a list of markers.
+    """
+    ordered = sorted(values)
+    found: list[tuple[Any, ...]] = []
+    postgres = conn.dialect.name == "postgresql"
+    for part in chunks(ordered, size):
+        if postgres:
+            query = sql.replace("IN {in}", "= ANY(%s)")
+            result = conn.exec_driver_sql(query, (list(part),))
+        else:
+            query = sql.replace("{in}", "(" + ",".join("?" * len(part)) + ")")
+            result = conn.exec_driver_sql(query, tuple(part))
+        found.extend(tuple(row) for row in result)
+    return found
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run a statement written with ``?`` markers once per row, in one driver call."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(sql, _sqlite_rows(rows))
+    else:
+        conn.exec_driver_sql(sql.replace("?", "%s"), [tuple(row) for row in rows])
 
 
 def insert_rows(
@@ -41,10 +88,7 @@ def insert_rows(
     if conn.dialect.name == "sqlite":
         marks = ", ".join("?" for _ in columns)
         sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks}){conflict}"
-        has_time = [isinstance(v, datetime) for v in rows[0]]
-        if any(has_time):
-            rows = [tuple(_sqlite_value(v) for v in row) for row in rows]
-        conn.exec_driver_sql(sql, list(rows))
+        conn.exec_driver_sql(sql, _sqlite_rows(rows))
         return
     if not conflict and len(rows) >= COPY_THRESHOLD:
         raw = conn.connection.driver_connection
@@ -77,9 +121,7 @@ def upsert_rows(
         f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
     )
-    if conn.dialect.name == "sqlite":
-        rows = [tuple(_sqlite_value(v) for v in row) for row in rows]
-    conn.exec_driver_sql(sql, list(rows))
+    conn.exec_driver_sql(sql, _sqlite_rows(rows) if conn.dialect.name == "sqlite" else list(rows))
 
 
 def chunks(values: Sequence[Any], size: int = 5000) -> Iterable[Sequence[Any]]:
