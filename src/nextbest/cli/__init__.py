@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nextbest.cli import bench, db, demo, identity, ingest, keys, serve, sim
+from nextbest.cli import bench, db, demo, identity, ingest, keys, serve, sim, stream
 
 app = typer.Typer(
     name="nextbest",
@@ -12,6 +12,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+ingest.app.command("stream")(stream.ingest_stream)
+bench.app.command("http")(stream.bench_http)
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(identity.app, name="identity")

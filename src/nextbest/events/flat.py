@@ -75,18 +75,18 @@ class FlatRowError(ValueError):
 
 def unflatten(row: dict[str, Any]) -> dict[str, Any]:
     """Nested record from a flat row; drops empty cells, decodes JSON columns."""
+    # Most cells of a flat row are empty (each event type uses a few columns): drop first.
+    present = {k: v for k, v in row.items() if v is not None and v != ""}
     out: dict[str, Any] = {}
     idents: dict[str, Any] = {}
-    for column, value in row.items():
-        if value is None or value == "":
-            continue
+    for column, value in present.items():
         if column in JSON_COLUMNS and isinstance(value, str | bytes):
             try:
                 value = orjson.loads(value)
             except orjson.JSONDecodeError as exc:
                 raise FlatRowError(column, f"not valid JSON: {exc}") from None
         if column.startswith("identifiers."):
-            idents[column[len("identifiers.") :]] = value
+            idents[column[12:]] = value
         else:
             out[column] = value
     if idents:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Annotated
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 # Deliberately loose (RFC 5322 is not what tills produce) but rejects what cannot be mailed.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
@@ -52,6 +53,12 @@ def normalize_token(value: str) -> str:
     return token
 
 
+# Cards, loyalty ids and devices: trimmed and upper-cased in pydantic's core (no Python call).
+Token = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=200)
+]
+
+
 class Identifiers(BaseModel):
     """Every identifier one event carries. Values are normalised on validation."""
 
@@ -59,9 +66,9 @@ class Identifiers(BaseModel):
 
     email: str | None = None
     phone: str | None = None
-    device_id: str | None = Field(default=None, max_length=200)
-    loyalty_id: str | None = Field(default=None, max_length=200)
-    pos_card: str | None = Field(default=None, max_length=200)
+    device_id: Token | None = None
+    loyalty_id: Token | None = None
+    pos_card: Token | None = None
     external_ids: dict[str, str] = Field(
         default_factory=dict, description="Other systems' ids, keyed by system name."
     )
@@ -76,11 +83,6 @@ class Identifiers(BaseModel):
     def _phone(cls, value: str | None) -> str | None:
         # The default region is applied here; callers wanting another region normalise first.
         return None if value is None or not value.strip() else normalize_phone(value)
-
-    @field_validator("device_id", "loyalty_id", "pos_card")
-    @classmethod
-    def _token(cls, value: str | None) -> str | None:
-        return None if value is None or not value.strip() else normalize_token(value)
 
     @field_validator("external_ids")
     @classmethod

@@ -15,6 +15,18 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
+
+
+class SightingLike(Protocol):
+    """Anything with an event id, a time and identifier keys (e.g. a prepared event)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def keys(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +109,7 @@ def _member_node(member_id: str) -> str:
 
 
 def resolve(
-    sightings: Sequence[Sighting],
+    sightings: Sequence[SightingLike],
     *,
     known: Mapping[str, str],
     first_seen: Mapping[str, datetime],
@@ -144,19 +156,22 @@ def resolve(
                 members_in[kept] = left | right
 
     result = Resolution()
-    # Earliest sighting and smallest key per component, for new members.
-    comp_first: dict[str, tuple[datetime, str, str]] = {}
+    # A component's first sighting (in time order) names a new member and dates it.
+    comp_first: dict[str, tuple[datetime, str]] = {}
+    roots: list[str | None] = []
     for sighting in ordered:
         if not sighting.keys:
             result.event_member[sighting.event_id] = None
+            roots.append(None)
             continue
-        root = uf.find(node_of.get(sighting.keys[0], sighting.keys[0]))
-        cand = (sighting.occurred_at, sighting.keys[0], sighting.event_id)
-        if root not in comp_first or cand < comp_first[root]:
-            comp_first[root] = cand
+        first_key = sighting.keys[0]
+        root = uf.find(node_of.get(first_key, first_key))
+        roots.append(root)
+        if root not in comp_first:
+            comp_first[root] = (sighting.occurred_at, first_key)
 
     survivor_of: dict[str, str] = {}
-    for root, (when, key, _event) in comp_first.items():
+    for root, (when, key) in comp_first.items():
         existing = members_in.get(root)
         if existing:
             survivor = min(existing, key=lambda m: (first_seen[m], m))
@@ -179,11 +194,10 @@ def resolve(
         survivor_of[root] = survivor
 
     seen_new: set[str] = set()
-    for sighting in ordered:
-        if not sighting.keys:
+    for sighting, sighting_root in zip(ordered, roots, strict=True):
+        if sighting_root is None:
             continue
-        root = uf.find(node_of.get(sighting.keys[0], sighting.keys[0]))
-        member = survivor_of[root]
+        member = survivor_of[sighting_root]
         result.event_member[sighting.event_id] = member
         for key in sighting.keys:
             if key not in node_of and key not in seen_new:
@@ -199,5 +213,5 @@ def resolve(
     return result
 
 
-def all_keys(sightings: Iterable[Sighting]) -> set[str]:
+def all_keys(sightings: Iterable[SightingLike]) -> set[str]:
     return {key for s in sightings for key in s.keys}

@@ -23,16 +23,16 @@ from sqlalchemy import Connection, Engine, text
 
 from nextbest.config import Settings
 from nextbest.events import Rejection
-from nextbest.identity.graph import Sighting, resolve
+from nextbest.identity.graph import resolve
 from nextbest.identity.repository import apply_resolution, first_seen, known_identifiers
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.prepare import PreparedBatch, PreparedEvent, prepare
 from nextbest.ingest.readers import RawChunk, decode
 from nextbest.ingest.records import IngestReport, RawRecord
-from nextbest.profiles.repository import delete_states, load_states, save_states
+from nextbest.profiles.repository import ProfileCache, delete_states, save_states
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
-from nextbest.store.bulk import insert_rows, select_in
+from nextbest.store.bulk import insert_rows, select_in, utc_text
 from nextbest.store.engine import is_postgres, write_transaction
 
 INGEST_LOCK = 0x6E657874  # PostgreSQL advisory lock id held by ingestion writers
@@ -89,6 +89,7 @@ class Ingestor:
         self.history = history
         self.tolerance = timedelta(seconds=settings.future_tolerance_seconds)
         self.timings = Timings()
+        self.profiles = ProfileCache()
 
     # -- entry points -------------------------------------------------------------------
     def ingest_records(self, records: Iterable[RawRecord], *, origin: str) -> IngestReport:
@@ -143,6 +144,22 @@ class Ingestor:
         started = time.perf_counter()
         now = self.clock()
         report = IngestReport(duplicates=prepared.duplicates)
+        try:
+            members, fresh = self._transaction(prepared, now=now, report=report, origin=origin)
+        except BaseException:
+            self.profiles.clear()  # cached states may hold this chunk's uncommitted changes
+            raise
+        report.accepted = len(fresh)
+        report.rejected = len(prepared.rejections)
+        report.rejections = prepared.rejections[:1000]
+        if self.history is not None and fresh:
+            self.history.append(fresh, member_of=members, received_at=now)
+        self.timings.store += time.perf_counter() - started
+        return report
+
+    def _transaction(
+        self, prepared: PreparedBatch, *, now: datetime, report: IngestReport, origin: str
+    ) -> tuple[dict[str, str | None], list[PreparedEvent]]:
         events = {e.event_id: e for e in prepared.events}
         members: dict[str, str | None] = {}
         with write_transaction(self.engine) as conn:
@@ -156,51 +173,45 @@ class Ingestor:
             if fresh:
                 members = self._write(conn, fresh, now=now, report=report)
             self._dead_letter(conn, prepared.rejections, origin=origin, now=now)
-        report.accepted = len(fresh)
-        report.rejected = len(prepared.rejections)
-        report.rejections = prepared.rejections[:1000]
-        if self.history is not None and fresh:
-            self.history.append(fresh, member_of=members, received_at=now)
-        self.timings.store += time.perf_counter() - started
-        return report
+        return members, fresh
 
     def _write(
         self, conn: Connection, fresh: list[PreparedEvent], *, now: datetime, report: IngestReport
     ) -> dict[str, str | None]:
         """Write new events and everything they change; returns event -> member."""
-        sightings = [Sighting(e.event_id, e.occurred_at, e.keys) for e in fresh]
         keys = {key for e in fresh for key in e.keys}
         known = known_identifiers(conn, keys)
-        res = resolve(sightings, known=known, first_seen=first_seen(conn, set(known.values())))
+        res = resolve(fresh, known=known, first_seen=first_seen(conn, set(known.values())))
         apply_resolution(conn, res, now=now)
         report.members_created += len(res.new_members)
         report.merges += len(res.merges)
 
-        # Profiles: fold this chunk per member, then merge into the stored states.
-        deltas: dict[str, ProfileState] = {}
+        now_text = utc_text(now)
+        # Profiles: fold merged members into survivors, then this chunk's events, in place.
+        merged_away = {m.merged_id: m.survivor_id for m in res.merges}
+        touched = {m for m in res.event_member.values() if m is not None}
+        current = self.profiles.load(conn, touched | set(merged_away))
+        out: dict[str, tuple[int, ProfileState]] = {}
+
+        def state_of(member: str) -> ProfileState:
+            if member not in out:
+                version, state = current.get(member) or (0, ProfileState())
+                out[member] = (version + 1, state)
+            return out[member][1]
+
+        for merged, survivor in merged_away.items():
+            if merged in current:
+                state_of(survivor).merge(current[merged][1])
         for event in fresh:
             member = res.event_member[event.event_id]
             if member is None:
                 report.anonymous += 1
-                continue
-            state = deltas.get(member)
-            if state is None:
-                state = deltas[member] = ProfileState()
-            state.apply(event.facts)
-        merged_away = {m.merged_id: m.survivor_id for m in res.merges}
-        stored = load_states(conn, set(deltas) | set(merged_away))
-        out: dict[str, tuple[int, ProfileState]] = {}
-        for member, delta in deltas.items():
-            version, state = stored.get(member, (0, ProfileState()))
-            state.merge(delta)
-            out[member] = (version + 1, state)
-        for merged, survivor in merged_away.items():
-            if merged in stored:
-                version, state = out.get(survivor) or stored.get(survivor) or (0, ProfileState())
-                state.merge(stored[merged][1])
-                out[survivor] = (version + 1, state)
-        delete_states(conn, set(merged_away) & set(stored))
+            else:
+                state_of(member).apply(event.facts)
+        delete_states(conn, set(merged_away) & set(current))
         save_states(conn, out, now=now)
+        self.profiles.forget(merged_away)
+        self.profiles.remember(out)
 
         insert_rows(
             conn,
@@ -211,8 +222,8 @@ class Ingestor:
                     e.event_id,
                     e.type,
                     e.schema_version,
-                    e.occurred_at,
-                    now,
+                    e.occurred_text,
+                    now_text,
                     e.source,
                     res.event_member[e.event_id],
                     e.payload,

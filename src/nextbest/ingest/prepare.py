@@ -18,6 +18,7 @@ from nextbest.events.types import Purchase
 from nextbest.events.validate import event_id_of
 from nextbest.ingest.records import RawRecord
 from nextbest.profiles.state import Facts, facts_of
+from nextbest.store.bulk import utc_text
 
 
 class PreparedEvent(NamedTuple):
@@ -25,6 +26,7 @@ class PreparedEvent(NamedTuple):
     type: str
     schema_version: int
     occurred_at: datetime  # UTC
+    occurred_text: str  # the same, as the stores' timestamp text
     source: str
     keys: tuple[str, ...]  # normalised identifier keys
     payload: str  # the record as received (JSON)
@@ -63,12 +65,14 @@ def prepare(
             continue
         seen.add(result.event_id)
         purchase = result if isinstance(result, Purchase) else None
+        occurred = result.occurred_at.astimezone(UTC)
         out.events.append(
             PreparedEvent(
                 result.event_id,
                 result.type,
                 result.schema_version,
-                result.occurred_at.astimezone(UTC),
+                occurred,
+                utc_text(occurred),
                 result.source.value,
                 tuple(result.identifiers.keys()),
                 orjson.dumps(rec.data, default=str).decode(),

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete
 
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
-from nextbest.store.bulk import chunks, select_in, upsert_rows
+from nextbest.store.bulk import chunks, select_in, upsert_rows, utc_text
 
 COLUMNS = (
     "member_id",
@@ -26,8 +26,8 @@ COLUMNS = (
 )
 
 
-def _ts(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+def _ts(value: float | None) -> str | None:
+    return None if value is None else utc_text(datetime.fromtimestamp(value, UTC))
 
 
 def load_states(
@@ -67,3 +67,47 @@ def save_states(
 def delete_states(conn: Connection, member_ids: Collection[str]) -> None:
     for part in chunks(sorted(member_ids)):
         conn.execute(delete(t.profiles).where(t.profiles.c.member_id.in_(part)))
+
+
+class ProfileCache:
+    """Profile states this process saved last, trusted only while the stored version matches.
+
+    Loading a state means parsing its JSON; during a long ingestion most members recur in
+    every chunk, so a version check (a narrow index read) replaces most of those parses.
+    Another writer bumping a version simply makes that entry a miss.
+    """
+
+    def __init__(self, max_members: int = 250_000) -> None:
+        self.max_members = max_members
+        self._states: dict[str, tuple[int, ProfileState]] = {}
+
+    def load(
+        self, conn: Connection, member_ids: Collection[str]
+    ) -> dict[str, tuple[int, ProfileState]]:
+        if not self._states:
+            return load_states(conn, member_ids)
+        rows = select_in(
+            conn, "SELECT member_id, version FROM profiles WHERE member_id IN {in}", member_ids
+        )
+        found: dict[str, tuple[int, ProfileState]] = {}
+        misses = []
+        for member, version in rows:
+            cached = self._states.get(member)
+            if cached is not None and cached[0] == version:
+                found[member] = cached
+            else:
+                misses.append(member)
+        found.update(load_states(conn, misses))
+        return found
+
+    def remember(self, states: Mapping[str, tuple[int, ProfileState]]) -> None:
+        if len(self._states) + len(states) > self.max_members:
+            self._states.clear()  # crude but bounded; the next chunk reloads what it needs
+        self._states.update(states)
+
+    def forget(self, member_ids: Collection[str]) -> None:
+        for member in member_ids:
+            self._states.pop(member, None)
+
+    def clear(self) -> None:
+        self._states.clear()

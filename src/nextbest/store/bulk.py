@@ -16,11 +16,21 @@ COPY_THRESHOLD = 500
 
 
 def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        # SQLAlchemy's SQLite layout, in UTC so that text order is time order.
-        v = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-        return v.isoformat(sep=" ", timespec="microseconds")
-    return value
+    # Text in UTC with a fixed layout, so that text order is time order; SQLAlchemy's
+    # SQLite DATETIME reads the leading "YYYY-MM-DD HH:MM:SS.ffffff" part back.
+    return utc_text(value) if isinstance(value, datetime) else value
+
+
+def utc_text(value: datetime) -> str:
+    """Timestamp text both stores accept: UTC, microseconds, explicit offset.
+
+    >>> from datetime import datetime, UTC
+    >>> utc_text(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    '2026-01-02 03:04:05.000000+00:00'
+    """
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.isoformat(" ", "microseconds")
 
 
 def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:

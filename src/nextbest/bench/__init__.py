@@ -1,0 +1,1 @@
+"""Benchmarks: each measures nextbest beside a peer in the same run and prints a ratio."""
