@@ -5,11 +5,11 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-from api_support import auth, purchase
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from nextbest.store import tables as t
+from tests.api.api_support import auth, purchase
 
 
 def count(engine: Engine, table: sa.Table) -> int:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_support import auth
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -18,6 +17,7 @@ from nextbest.api.keys_store import (
 )
 from nextbest.config import Settings
 from nextbest.errors import Conflict, NotFound, Unauthorized
+from tests.api.api_support import auth
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:

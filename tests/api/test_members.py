@@ -3,8 +3,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import orjson
-from api_support import auth, purchase
 from fastapi.testclient import TestClient
+
+from tests.api.api_support import auth, purchase
 
 
 def test_member_by_any_identifier_and_404(client: TestClient, keys: dict[str, str]) -> None:
