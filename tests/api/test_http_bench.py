@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nextbest.bench.http import run_http_bench, sample_events
 from nextbest.events import check_event
-from nextbest.ingest.http_bench import run_http_bench, sample_events
 
 
 def test_sample_events_are_valid() -> None:

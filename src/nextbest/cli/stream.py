@@ -72,7 +72,7 @@ def bench_http(
     ),
 ) -> None:
     """Serve the API with uvicorn on a fresh database and measure durable events/s."""
-    from nextbest.ingest.http_bench import run_http_bench
+    from nextbest.bench.http import run_http_bench
 
     figures = run_http_bench(
         events=events, batch=batch, single=single, clients=clients, postgres_url=postgres_url

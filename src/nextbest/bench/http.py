@@ -338,7 +338,7 @@ def run_http_bench(
             )
 
         peer_env: dict[str, str | None] = {PEER_DB_ENV: str(root / "peer.db")}
-        with _server("nextbest.ingest.http_bench:peer_app_from_env", peer_env) as base:
+        with _server("nextbest.bench.http:peer_app_from_env", peer_env) as base:
             figures["peer_sqlite_raw"] = _measure(
                 base,
                 batched=batched,
