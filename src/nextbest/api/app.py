@@ -17,6 +17,7 @@ from nextbest.api import problems
 from nextbest.api.keys_store import KeyCache
 from nextbest.api.routes import events, health, members
 from nextbest.config import Settings
+from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
 from nextbest.store.engine import make_engine
 
@@ -48,7 +49,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = db
-    app.state.ingestor = Ingestor(db, settings)  # built once: rules and caches live here
+    # Built once: caches live here. Each request's events also go to the Parquet history
+    # (small files; `nextbest ingest compact-history` merges them).
+    app.state.ingestor = Ingestor(db, settings, history=EventHistory(settings.event_history_dir))
     # SQLite admits one writer; queueing our own threads on a lock is cheaper than letting
     # them poll SQLite's busy handler, which sleeps in steps of up to 100 ms.
     app.state.write_lock = threading.Lock() if db.dialect.name == "sqlite" else nullcontext()

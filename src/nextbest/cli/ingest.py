@@ -19,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from nextbest.config import Settings
+from nextbest.ingest.history import EventHistory
 from nextbest.ingest.readers import FORMATS, detect_format, size_of
 from nextbest.ingest.records import IngestReport
 from nextbest.ingest.service import ingest_file
@@ -99,3 +100,13 @@ def dead_letters(limit: int = typer.Option(50, help="Rows to show.")) -> None:
     for row in rows:
         table.add_row(row.origin, row.location, row.event_id or "", row.field, row.reason)
     Console().print(table)
+
+
+@app.command("compact-history")
+def compact_history(
+    small_rows: int = typer.Option(100_000, help="Files with fewer rows are merged."),
+) -> None:
+    """Merge the small Parquet history files that HTTP and stream ingestion write."""
+    settings = Settings()
+    merged, rows = EventHistory(settings.event_history_dir).compact(small_rows=small_rows)
+    Console().print(f"merged {merged} files ({rows:,} events) in {settings.event_history_dir}")

@@ -67,3 +67,22 @@ class EventHistory:
 
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("events-*.parquet"))
+
+    def compact(self, *, small_rows: int = 100_000) -> tuple[int, int]:
+        """Merge files under ``small_rows`` rows (HTTP and stream batches) into one.
+
+        The merged file is complete before the small ones go, so a reader in between may
+        see an event twice, never miss one; readers dedupe on ``event_id``. Returns
+        (files merged, rows).
+        """
+        small = [f for f in self.files() if pq.ParquetFile(f).metadata.num_rows < small_rows]
+        if len(small) < 2:
+            return 0, 0
+        table = pa.concat_tables(pq.read_table(f, schema=SCHEMA) for f in small)
+        final = self.directory / f"{small[0].stem}-compacted-{uuid.uuid4().hex[:8]}.parquet"
+        partial = final.with_suffix(".parquet.tmp")
+        pq.write_table(table, partial, compression="zstd")
+        os.replace(partial, final)
+        for f in small:
+            f.unlink()
+        return len(small), table.num_rows

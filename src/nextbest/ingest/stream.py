@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from nextbest.config import Settings
 from nextbest.errors import NextbestError
+from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
 from nextbest.ingest.records import RawRecord
 
@@ -110,7 +111,9 @@ class StreamConsumer:
         self.stream = settings.stream_name
         self.group = settings.stream_group
         self.consumer = consumer
-        self.ingestor = ingestor or Ingestor(engine, settings)
+        self.ingestor = ingestor or Ingestor(
+            engine, settings, history=EventHistory(settings.event_history_dir)
+        )
         self.batch_size = batch_size
         self.block_ms = block_ms
         self.reclaim_idle_ms = reclaim_idle_ms
