@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         description="SQLite fsync level in WAL mode: NORMAL survives a crash of the process, "
         "FULL also a power loss.",
     )
+    sqlite_cache_mib: int = Field(
+        default=256, ge=2, description="SQLite page cache per connection, in MiB."
+    )
     default_region: str = Field(
         default="US", description="Region for phone numbers written without a country code."
     )

@@ -57,7 +57,7 @@ sightings = st.lists(
     max_size=25,
 ).map(
     lambda rows: [
-        Sighting(f"e{i}", T0 + timedelta(hours=h), tuple(sorted(keys)))
+        Sighting(f"e{i}", (T0 + timedelta(hours=h)).timestamp(), tuple(sorted(keys)))
         for i, (h, keys) in enumerate(rows)
     ]
 )
@@ -111,12 +111,12 @@ def test_resolving_twice_is_idempotent(batch: list[Sighting]) -> None:
 
 def test_merge_names_the_event_and_keeps_the_older_member() -> None:
     graph = MemoryGraph()
-    graph.ingest([Sighting("a", T0, ("email:p0@x.co",))])
-    graph.ingest([Sighting("b", T0 + timedelta(days=1), ("pos_card:C0",))])
+    graph.ingest([Sighting("a", T0.timestamp(), ("email:p0@x.co",))])
+    graph.ingest([Sighting("b", (T0 + timedelta(days=1)).timestamp(), ("pos_card:C0",))])
     older = graph.key_member["email:p0@x.co"]
     known = dict(graph.key_member)
     res = resolve(
-        [Sighting("c", T0 + timedelta(days=2), ("email:p0@x.co", "pos_card:C0"))],
+        [Sighting("c", (T0 + timedelta(days=2)).timestamp(), ("email:p0@x.co", "pos_card:C0"))],
         known=known,
         first_seen=dict(graph.first_seen),
     )

@@ -14,17 +14,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 
 class SightingLike(Protocol):
-    """Anything with an event id, a time and identifier keys (e.g. a prepared event)."""
+    """Anything with an event id, a time (epoch seconds) and identifier keys."""
 
     @property
     def event_id(self) -> str: ...
     @property
-    def occurred_at(self) -> datetime: ...
+    def at(self) -> float: ...
     @property
     def keys(self) -> tuple[str, ...]: ...
 
@@ -34,7 +34,7 @@ class Sighting:
     """The identifier keys one event carries (``kind:value``, normalised)."""
 
     event_id: str
-    occurred_at: datetime
+    at: float  # epoch seconds, UTC
     keys: tuple[str, ...]
 
 
@@ -65,6 +65,10 @@ class Resolution:
     merges: list[Merge] = field(default_factory=list)
     # Known members whose first sighting moved earlier (a late event arrived).
     first_seen_updates: dict[str, datetime] = field(default_factory=dict)
+
+
+def _utc(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, UTC)
 
 
 def member_id_for(key: str) -> str:
@@ -126,12 +130,9 @@ def resolve(
     # Component root -> existing members in it, kept only while a component holds members.
     members_in: dict[str, set[str]] = {}
     # merged member -> (event, identifier, time) of the first link that joined its component
-    first_link: dict[str, tuple[str, str, datetime]] = {}
+    first_link: dict[str, tuple[str, str, float]] = {}
 
-    # Sort on epoch floats: comparing aware datetimes is several times slower.
-    stamps = [s.occurred_at.timestamp() for s in sightings]
-    order = sorted(range(len(sightings)), key=lambda i: (stamps[i], sightings[i].event_id))
-    ordered = [sightings[i] for i in order]
+    ordered = sorted(sightings, key=lambda s: (s.at, s.event_id))
     for sighting in ordered:
         if not sighting.keys:
             continue
@@ -149,7 +150,7 @@ def resolve(
             left = members_in.pop(kept, set())
             right = members_in.pop(absorbed, set())
             if left and right:
-                cause = (sighting.event_id, f"{sighting.keys[0]} + {key}", sighting.occurred_at)
+                cause = (sighting.event_id, f"{sighting.keys[0]} + {key}", sighting.at)
                 for m in left | right:
                     first_link.setdefault(m, cause)
             if left or right:
@@ -157,7 +158,7 @@ def resolve(
 
     result = Resolution()
     # A component's first sighting (in time order) names a new member and dates it.
-    comp_first: dict[str, tuple[datetime, str]] = {}
+    comp_first: dict[str, tuple[float, str]] = {}
     roots: list[str | None] = []
     for sighting in ordered:
         if not sighting.keys:
@@ -168,10 +169,11 @@ def resolve(
         root = uf.find(node_of.get(first_key, first_key))
         roots.append(root)
         if root not in comp_first:
-            comp_first[root] = (sighting.occurred_at, first_key)
+            comp_first[root] = (sighting.at, first_key)
 
     survivor_of: dict[str, str] = {}
-    for root, (when, key) in comp_first.items():
+    for root, (stamp, key) in comp_first.items():
+        when = _utc(stamp)
         existing = members_in.get(root)
         if existing:
             survivor = min(existing, key=lambda m: (first_seen[m], m))
@@ -185,7 +187,7 @@ def resolve(
                         merged_id=merged,
                         event_id=event_id,
                         identifier=ident,
-                        occurred_at=at,
+                        occurred_at=_utc(at),
                     )
                 )
         else:
@@ -207,7 +209,7 @@ def resolve(
                         key=key,
                         member_id=member,
                         event_id=sighting.event_id,
-                        occurred_at=sighting.occurred_at,
+                        occurred_at=_utc(sighting.at),
                     )
                 )
     return result

@@ -48,7 +48,9 @@ class EventHistory:
             {
                 "event_id": [e.event_id for e in events],
                 "type": [e.type for e in events],
-                "occurred_at": [e.occurred_at for e in events],
+                "occurred_at": pa.array(
+                    [round(e.at * 1_000_000) for e in events], type=pa.int64()
+                ).cast(pa.timestamp("us", tz="UTC")),
                 "received_at": [received_at] * len(events),
                 "source": [e.source for e in events],
                 "member_id": [member_of.get(e.event_id) for e in events],

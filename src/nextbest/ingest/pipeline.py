@@ -9,12 +9,14 @@ resolution reads the graph it is about to change.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -67,6 +69,25 @@ class Timings:
     store: float = 0.0
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Ingestion allocates millions of short-lived, acyclic objects: collect less often.
+
+    With CPython's default thresholds the cyclic collector ran every 700 allocations and
+    cost a fifth of the time; reference counting still frees everything at once.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 50)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def _worker_init() -> None:
+    gc.set_threshold(100_000, 50, 50)
+
+
 def _prepare_chunk(chunk: RawChunk, now: datetime, tolerance: timedelta) -> PreparedBatch:
     """Worker entry point: decode and validate one file chunk."""
     return prepare(decode(chunk), now=now, tolerance=tolerance, units=chunk.units)
@@ -112,10 +133,11 @@ class Ingestor:
     ) -> IngestReport:
         """File chunks: decoded and validated in worker processes, written here in order."""
         report = IngestReport()
-        for prepared in self._prepared(raw_chunks):
-            report.add(self._store(prepared, origin=origin))
-            if progress is not None:
-                progress(prepared.units)
+        with _fewer_collections():
+            for prepared in self._prepared(raw_chunks):
+                report.add(self._store(prepared, origin=origin))
+                if progress is not None:
+                    progress(prepared.units)
         return report
 
     def _prepared(self, raw_chunks: Iterable[RawChunk]) -> Iterator[PreparedBatch]:
@@ -130,7 +152,9 @@ class Ingestor:
             return
         # Spawned workers hold no copy of this process's database connections.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_worker_init
+        ) as pool:
             pending: deque[Future[PreparedBatch]] = deque()
             for chunk in raw_chunks:
                 pending.append(pool.submit(_prepare_chunk, chunk, now, self.tolerance))

@@ -25,8 +25,8 @@ class PreparedEvent(NamedTuple):
     event_id: str
     type: str
     schema_version: int
-    occurred_at: datetime  # UTC
-    occurred_text: str  # the same, as the stores' timestamp text
+    at: float  # occurred_at as epoch seconds (cheaper to send between processes)
+    occurred_text: str  # occurred_at as the stores' timestamp text (UTC)
     source: str
     keys: tuple[str, ...]  # normalised identifier keys
     payload: str  # the record as received (JSON)
@@ -71,7 +71,7 @@ def prepare(
                 result.event_id,
                 result.type,
                 result.schema_version,
-                occurred,
+                occurred.timestamp(),
                 utc_text(occurred),
                 result.source.value,
                 tuple(result.identifiers.keys()),
