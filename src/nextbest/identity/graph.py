@@ -132,10 +132,19 @@ def resolve(
     # merged member -> (event, identifier, time) of the first link that joined its component
     first_link: dict[str, tuple[str, str, float]] = {}
 
-    ordered = sorted(sightings, key=lambda s: (s.at, s.event_id))
-    for sighting in ordered:
-        if not sighting.keys:
+    result = Resolution()
+    # Events carrying the same identifiers resolve alike: work on each distinct set once,
+    # at its earliest sighting, which is also the one that would have linked first.
+    earliest: dict[tuple[str, ...], SightingLike] = {}
+    for s in sightings:
+        if not s.keys:
+            result.event_member[s.event_id] = None
             continue
+        seen = earliest.get(s.keys)
+        if seen is None or (s.at, s.event_id) < (seen.at, seen.event_id):
+            earliest[s.keys] = s
+    ordered = sorted(earliest.values(), key=lambda s: (s.at, s.event_id))
+    for sighting in ordered:
         nodes = [node_of.get(k, k) for k in sighting.keys]
         for node in nodes:
             if node[0] == "@":
@@ -156,15 +165,10 @@ def resolve(
             if left or right:
                 members_in[kept] = left | right
 
-    result = Resolution()
     # A component's first sighting (in time order) names a new member and dates it.
     comp_first: dict[str, tuple[float, str]] = {}
-    roots: list[str | None] = []
+    roots: list[str] = []
     for sighting in ordered:
-        if not sighting.keys:
-            result.event_member[sighting.event_id] = None
-            roots.append(None)
-            continue
         first_key = sighting.keys[0]
         root = uf.find(node_of.get(first_key, first_key))
         roots.append(root)
@@ -196,11 +200,10 @@ def resolve(
         survivor_of[root] = survivor
 
     seen_new: set[str] = set()
+    member_of_keys: dict[tuple[str, ...], str] = {}
     for sighting, sighting_root in zip(ordered, roots, strict=True):
-        if sighting_root is None:
-            continue
         member = survivor_of[sighting_root]
-        result.event_member[sighting.event_id] = member
+        member_of_keys[sighting.keys] = member
         for key in sighting.keys:
             if key not in node_of and key not in seen_new:
                 seen_new.add(key)
@@ -212,6 +215,9 @@ def resolve(
                         occurred_at=_utc(sighting.at),
                     )
                 )
+    for s in sightings:
+        if s.keys:
+            result.event_member[s.event_id] = member_of_keys[s.keys]
     return result
 
 
