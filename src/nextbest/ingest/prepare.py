@@ -41,6 +41,7 @@ class PreparedBatch:
     rejections: list[Rejection] = field(default_factory=list)
     duplicates: int = 0  # repeated event_id inside the batch
     units: int = 0  # progress units this batch stands for (bytes or rows)
+    seconds: float = 0.0  # time spent preparing, wherever it ran
 
 
 def prepare(
