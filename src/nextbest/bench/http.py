@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,9 +26,9 @@ from typing import Annotated, Any
 
 import httpx
 import orjson
-import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 
+from nextbest.bench.scratch import scratch_schema
 from nextbest.config import Settings
 from nextbest.store.engine import make_engine, upgrade
 
@@ -382,13 +381,7 @@ def _bench_postgres(
     clients: int,
 ) -> dict[str, Any]:
     """The same run on PostgreSQL, in a scratch schema dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in url else "?"
-    scoped = f"{url}{separator}options=-csearch_path%3D{schema}"
-    try:
+    with scratch_schema(url) as scoped:
         settings = Settings(database_url=scoped)
         headers = _prepare(settings, scoped)
         env: dict[str, str | None] = {
@@ -405,7 +398,3 @@ def _bench_postgres(
                 clients=clients,
                 headers=headers,
             )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

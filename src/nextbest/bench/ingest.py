@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nextbest.bench.scratch import scratch_schema
 from nextbest.config import Settings
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
@@ -141,19 +142,5 @@ def run_ingest_bench(
 
 
 def _run_postgres(source: BenchInput, work: Path, url: str, workers: int) -> dict[str, Any]:
-    import uuid
-
-    import sqlalchemy as sa
-
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    scoped = f"{url}{sep}options=-csearch_path%3D{schema}"
-    try:
+    with scratch_schema(url) as scoped:
         return run_ours(source, work / "pg", url=scoped, workers=workers)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

@@ -13,7 +13,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 ingest.app.command("stream")(stream.ingest_stream)
-bench.app.command("http")(stream.bench_http)
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(identity.app, name="identity")

@@ -60,3 +60,50 @@ def bench_ingest(
         f"store {ours['store_s']:.1f} s; members created {ours['members_created']:,}, "
         f"merges {ours['merges']:,}, rejected {ours['rejected']:,}"
     )
+
+
+@app.command("http")
+def bench_http(
+    events: int = typer.Option(50_000, min=1, help="Events posted in batches."),
+    batch: int = typer.Option(100, min=1, max=10_000, help="Events per request."),
+    single: int = typer.Option(2_000, min=0, help="Events posted one per request."),
+    clients: int = typer.Option(4, min=1, help="Concurrent client threads."),
+    postgres_url: str | None = typer.Option(
+        None, help="Also run against this PostgreSQL (in a scratch schema)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """HTTP ingestion with a durable write per request, beside a bare insert endpoint."""
+    from nextbest.bench.http import run_http_bench
+
+    figures = run_http_bench(
+        events=events, batch=batch, single=single, clients=clients, postgres_url=postgres_url
+    )
+    if as_json:
+        print(json.dumps(figures))
+        return
+    table = Table(title=f"HTTP ingestion ({clients} clients, commit before each reply)")
+    for col in ("target", "mode", "events/s", "p50 ms", "p99 ms", "failed requests"):
+        table.add_column(col, justify="left" if col in ("target", "mode") else "right")
+    names = {
+        "sqlite": "nextbest (SQLite)",
+        "postgres": "nextbest (PostgreSQL)",
+        "peer_sqlite_raw": "peer: parse + raw SQLite insert",
+    }
+    for key, name in names.items():
+        for mode in ("batch", "single"):
+            run = figures.get(key, {}).get(mode)
+            if run:
+                label = f"{run['events_per_request']} per request"
+                table.add_row(
+                    name,
+                    label,
+                    f"{run['events_per_second']:,.0f}",
+                    f"{run['latency_ms_p50']:.1f}",
+                    f"{run['latency_ms_p99']:.1f}",
+                    str(run["failed_requests"]),
+                )
+    console = Console()
+    console.print(table)
+    for name, ratio in figures["ratios"].items():
+        console.print(f"{name.replace('_', ' ')}: {ratio:.3f}")

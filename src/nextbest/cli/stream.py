@@ -1,4 +1,4 @@
-"""`nextbest ingest stream` and `nextbest bench http` (functions wired in ``cli/__init__``)."""
+"""`nextbest ingest stream` (wired in ``cli/__init__``)."""
 
 from __future__ import annotations
 
@@ -60,21 +60,3 @@ def ingest_stream(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     Console().print_json(json.dumps(stats.to_dict()))
-
-
-def bench_http(
-    events: int = typer.Option(50_000, "--events", min=1, help="Events posted in batches."),
-    batch: int = typer.Option(100, "--batch", min=1, max=10_000, help="Events per request."),
-    single: int = typer.Option(2_000, "--single", min=0, help="Events posted one per request."),
-    clients: int = typer.Option(4, "--clients", min=1, help="Concurrent client threads."),
-    postgres_url: str | None = typer.Option(
-        None, "--postgres-url", help="Also run against this PostgreSQL (a scratch schema)."
-    ),
-) -> None:
-    """Serve the API with uvicorn on a fresh database and measure durable events/s."""
-    from nextbest.bench.http import run_http_bench
-
-    figures = run_http_bench(
-        events=events, batch=batch, single=single, clients=clients, postgres_url=postgres_url
-    )
-    Console().print_json(json.dumps(figures))
