@@ -22,6 +22,7 @@ from nextbest.ingest.pipeline import Ingestor
 from nextbest.store.engine import make_engine
 
 KEY_CACHE_TTL_SECONDS = 10.0
+HISTORY_BUFFER_ROWS = 5_000
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
@@ -34,6 +35,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        history.flush()
         if owned:
             db.dispose()
 
@@ -49,9 +51,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = db
-    # Built once: caches live here. Each request's events also go to the Parquet history
-    # (small files; `nextbest ingest compact-history` merges them).
-    app.state.ingestor = Ingestor(db, settings, history=EventHistory(settings.event_history_dir))
+    # Built once: caches live here. Requests' events reach the Parquet history in buffered
+    # files (`nextbest ingest compact-history` merges small ones).
+    history = EventHistory(settings.event_history_dir, buffer_rows=HISTORY_BUFFER_ROWS)
+    app.state.ingestor = Ingestor(db, settings, history=history)
     # SQLite admits one writer; queueing our own threads on a lock is cheaper than letting
     # them poll SQLite's busy handler, which sleeps in steps of up to 100 ms.
     app.state.write_lock = threading.Lock() if db.dialect.name == "sqlite" else nullcontext()

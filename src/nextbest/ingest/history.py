@@ -1,15 +1,21 @@
-"""The Parquet event history that batch analytics read (one file per committed chunk).
+"""The Parquet event history that batch analytics read.
 
 Files are written under a temporary name and renamed once complete, so readers never see a
-half-written file. The database stays the source of truth for idempotency.
+half-written file. File ingestion writes one file per committed chunk. Small batches (HTTP
+requests, stream reads) are buffered and written once ``buffer_rows`` events or
+``max_age`` seconds have gathered, and on ``flush`` at shutdown: a file per request cost
+more than the request. The database stays the source of truth: a process killed with a
+full buffer leaves those events in the database but not yet in the history.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,8 +39,14 @@ SCHEMA = pa.schema(
 
 
 class EventHistory:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, buffer_rows: int = 0, max_age: float = 10.0) -> None:
         self.directory = directory
+        self.buffer_rows = buffer_rows
+        self.max_age = max_age
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._oldest = 0.0
+        self._lock = threading.Lock()
 
     def append(
         self,
@@ -42,9 +54,35 @@ class EventHistory:
         *,
         member_of: Mapping[str, str | None],
         received_at: datetime,
-    ) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        table = pa.table(
+    ) -> Path | None:
+        """Write (or buffer) these events; returns the file written, if any."""
+        table = self._table(events, member_of=member_of, received_at=received_at)
+        if len(events) >= self.buffer_rows:
+            return self._write(table)
+        with self._lock:
+            if not self._buffer:
+                self._oldest = time.monotonic()
+            self._buffer.append(table)
+            self._buffered += len(events)
+            due = (
+                self._buffered >= self.buffer_rows
+                or time.monotonic() - self._oldest >= self.max_age
+            )
+        return self.flush() if due else None
+
+    def flush(self) -> Path | None:
+        with self._lock:
+            tables, self._buffer, self._buffered = self._buffer, [], 0
+        return self._write(pa.concat_tables(tables)) if tables else None
+
+    @staticmethod
+    def _table(
+        events: Sequence[PreparedEvent],
+        *,
+        member_of: Mapping[str, str | None],
+        received_at: datetime,
+    ) -> pa.Table:
+        return pa.table(
             {
                 "event_id": [e.event_id for e in events],
                 "type": [e.type for e in events],
@@ -60,7 +98,10 @@ class EventHistory:
             },
             schema=SCHEMA,
         )
-        stamp = received_at.strftime("%Y%m%dT%H%M%S")
+
+    def _write(self, table: pa.Table) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         final = self.directory / f"events-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
         partial = final.with_suffix(".parquet.tmp")
         pq.write_table(table, partial, compression="zstd")

@@ -112,7 +112,7 @@ class StreamConsumer:
         self.group = settings.stream_group
         self.consumer = consumer
         self.ingestor = ingestor or Ingestor(
-            engine, settings, history=EventHistory(settings.event_history_dir)
+            engine, settings, history=EventHistory(settings.event_history_dir, buffer_rows=10_000)
         )
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -212,6 +212,8 @@ class StreamConsumer:
                 idle_since = time.monotonic()
             elif stop_after_idle is not None and time.monotonic() - idle_since >= stop_after_idle:
                 break
+        if self.ingestor.history is not None:
+            self.ingestor.history.flush()
         self.stats.seconds = time.perf_counter() - started
         log.info("stream consumer %s: %s", self.consumer, self.stats.to_dict())
         return self.stats
