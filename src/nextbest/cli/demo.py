@@ -26,7 +26,6 @@ def demo(
     """Simulate a coffee & bakery loyalty program, ingest it, resolve identities, serve."""
     from nextbest.api.keys_store import create_key
     from nextbest.demo import run_demo
-    from nextbest.identity.quality import identity_quality  # noqa: F401 - fail early if broken
     from nextbest.sim import SimConfig
 
     console = Console()
