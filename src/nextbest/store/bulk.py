@@ -66,7 +66,7 @@ def select_in(
         else:
             query = sql.replace("{in}", "(" + ",".join("?" * len(part)) + ")")
             result = conn.exec_driver_sql(query, tuple(part))
-        found.extend(tuple(row) for row in result)
+        found.extend(tuple(row) for row in result.fetchall())
     return found
 
 

@@ -39,6 +39,9 @@ def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) ->
             # The default 2 MiB page cache made inserts slow down as the indexes outgrew it.
             cur.execute(f"PRAGMA cache_size=-{cache_kib}")
             cur.execute("PRAGMA temp_store=MEMORY")
+            # Checkpoint every ~80 MB of WAL, not 4 MB: small commits (HTTP) spent a fifth
+            # of their time copying pages back into the database file.
+            cur.execute("PRAGMA wal_autocheckpoint=20000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
