@@ -17,7 +17,9 @@ def bench_ingest(
     events: int = typer.Option(1_000_000, help="Simulated events to ingest."),
     members: int = typer.Option(14_000, help="Simulated members (≈75 events each a year)."),
     seed: int = typer.Option(7),
-    workers: int = typer.Option(1, help="Validation worker processes (0: inline)."),
+    workers: int | None = typer.Option(
+        None, help="Validation worker processes (0: inline; default: cores - 1)."
+    ),
     postgres_url: str | None = typer.Option(
         None, help="Also run ours on PostgreSQL (postgresql+psycopg://…)."
     ),
@@ -26,7 +28,10 @@ def bench_ingest(
 ) -> None:
     """Batch ingestion of simulated events into profiles, beside bare bulk inserts."""
     from nextbest.bench.ingest import run_ingest_bench
+    from nextbest.config import Settings
 
+    if workers is None:
+        workers = Settings().ingest_workers
     result = run_ingest_bench(
         events=events,
         members=members,
