@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from nextbest.config import Settings
-from nextbest.demo import run_demo
+from nextbest.demo import run_demo, summarise
+from nextbest.ingest.records import IngestReport
+from nextbest.ingest.service import ingest_file
 from nextbest.sim import SimConfig
 
 
@@ -27,8 +29,15 @@ def test_simulated_program_ingests_resolves_and_reruns_as_a_no_op(
     assert ident["events_without_truth"] == 0
     assert s["members"] >= ident["persons"] * 0.9
 
-    second = run_demo(engine, settings, config)
+    second = run_demo(engine, settings, config)  # sees everything stored, skips ingestion
     assert not second.simulated
     assert second.ingest.accepted == 0
     assert second.ingest.duplicates == s["events"]
     assert second.summary == s
+
+    # Feeding the same files again through the pipeline changes nothing either.
+    again = IngestReport()
+    for part in sorted((first.sim_dir / "events").glob("*.parquet")):
+        again.add(ingest_file(engine, settings, part))
+    assert (again.accepted, again.duplicates, again.rejected) == (0, s["events"], 0)
+    assert summarise(engine, first.sim_dir / "truth" / "records.parquet") == s
