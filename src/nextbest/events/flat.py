@@ -73,22 +73,39 @@ class FlatRowError(ValueError):
         super().__init__(reason)
 
 
+def _plan(column: str) -> tuple[bool, bool, str]:
+    """(decode JSON?, identifier?, target key) for a column, computed once per name."""
+    plan = _PLANS.get(column)
+    if plan is None:
+        is_id = column.startswith("identifiers.")
+        plan = _PLANS[column] = (
+            column in JSON_COLUMNS,
+            is_id,
+            column[12:] if is_id else column,
+        )
+    return plan
+
+
+_PLANS: dict[str, tuple[bool, bool, str]] = {}
+
+
 def unflatten(row: dict[str, Any]) -> dict[str, Any]:
     """Nested record from a flat row; drops empty cells, decodes JSON columns."""
-    # Most cells of a flat row are empty (each event type uses a few columns): drop first.
-    present = {k: v for k, v in row.items() if v is not None and v != ""}
     out: dict[str, Any] = {}
     idents: dict[str, Any] = {}
-    for column, value in present.items():
-        if column in JSON_COLUMNS and isinstance(value, str | bytes):
+    for column, value in row.items():
+        if value is None or value == "":
+            continue
+        is_json, is_id, key = _PLANS.get(column) or _plan(column)
+        if is_json and isinstance(value, str | bytes):
             try:
                 value = orjson.loads(value)
             except orjson.JSONDecodeError as exc:
                 raise FlatRowError(column, f"not valid JSON: {exc}") from None
-        if column.startswith("identifiers."):
-            idents[column[12:]] = value
+        if is_id:
+            idents[key] = value
         else:
-            out[column] = value
+            out[key] = value
     if idents:
         out["identifiers"] = idents
     return out

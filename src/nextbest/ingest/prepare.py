@@ -8,7 +8,7 @@ objects cross a process boundary.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
@@ -85,18 +85,19 @@ def prepare(
             continue
         seen.add(result.event_id)
         purchase = result if isinstance(result, Purchase) else None
-        occurred = result.occurred_at.astimezone(UTC)
+        facts = facts_of(result)
+        at = facts[1]
         out.events.append(
             PreparedEvent(
                 result.event_id,
                 result.type,
                 result.schema_version,
-                occurred.timestamp(),
-                utc_text(occurred),
+                at,
+                utc_text(result.occurred_at),
                 result.source.value,
                 tuple(result.identifiers.keys()),
                 orjson.dumps(rec.data, default=str).decode(),
-                facts_of(result),
+                facts,
                 purchase.order_id if purchase else None,
                 purchase.total if purchase else None,
             )
