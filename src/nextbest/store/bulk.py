@@ -107,9 +107,22 @@ def insert_rows(
             for row in rows:
                 copy.write_row(row)
         return
-    marks = ", ".join("%s" for _ in columns)
-    sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks}){conflict}"
-    conn.exec_driver_sql(sql, list(rows))
+    _pg_unnest(conn, table, columns, conflict, rows)
+
+
+def _pg_unnest(
+    conn: Connection, table: Table, columns: Sequence[str], tail: str, rows: Sequence[Sequence[Any]]
+) -> None:
+    """All rows in one statement, one array parameter per column.
+
+    psycopg's executemany sends a statement per row, and those round trips dominated small
+    HTTP batches on PostgreSQL; ``unnest`` keeps the statement text fixed whatever the size.
+    """
+    casts = ", ".join(
+        f"%b::{table.c[name].type.compile(dialect=conn.dialect)}[]" for name in columns
+    )
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts}){tail}"
+    conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
 
 
 def upsert_rows(
@@ -125,13 +138,13 @@ def upsert_rows(
         return
     cols = ", ".join(columns)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    marks = ", ".join(mark for _ in columns)
-    sql = (
-        f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-    )
-    conn.exec_driver_sql(sql, _sqlite_rows(rows) if conn.dialect.name == "sqlite" else list(rows))
+    conflict = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    if conn.dialect.name != "sqlite":
+        _pg_unnest(conn, table, columns, conflict, rows)
+        return
+    marks = ", ".join("?" for _ in columns)
+    sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks}){conflict}"
+    conn.exec_driver_sql(sql, _sqlite_rows(rows))
 
 
 def chunks(values: Sequence[Any], size: int = 5000) -> Iterable[Sequence[Any]]:
