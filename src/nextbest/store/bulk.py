@@ -61,7 +61,8 @@ def select_in(
     postgres = conn.dialect.name == "postgresql"
     for part in chunks(ordered, size):
         if postgres:
-            query = sql.replace("IN {in}", "= ANY(%s)")
+            # One array parameter, sent binary (text arrays are escaped value by value).
+            query = sql.replace("IN {in}", "= ANY(%b)")
             result = conn.exec_driver_sql(query, (list(part),))
         else:
             query = sql.replace("{in}", "(" + ",".join("?" * len(part)) + ")")
