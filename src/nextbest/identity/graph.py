@@ -12,7 +12,7 @@ never by arrival order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -219,7 +219,3 @@ def resolve(
         if s.keys:
             result.event_member[s.event_id] = member_of_keys[s.keys]
     return result
-
-
-def all_keys(sightings: Iterable[SightingLike]) -> set[str]:
-    return {key for s in sightings for key in s.keys}

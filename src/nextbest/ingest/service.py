@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from nextbest.config import Settings
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
 from nextbest.ingest.readers import chunks_of, detect_format
 from nextbest.ingest.records import IngestReport
-from nextbest.store import tables as t
 
 
 def ingest_file(
@@ -30,8 +29,3 @@ def ingest_file(
     kind = fmt or detect_format(path)
     raw_chunks = chunks_of(path, kind, size=settings.ingest_chunk_size)
     return ingestor.ingest_chunks(raw_chunks, origin=f"file:{path}", progress=progress)
-
-
-def dead_letter_count(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(t.dead_letters)).scalar_one())
