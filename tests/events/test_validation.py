@@ -66,3 +66,15 @@ def test_json_round_trip_and_flat_round_trip() -> None:
     assert again == event
     flat = flatten(event.model_dump(mode="json", exclude_none=True))
     assert EVENT_ADAPTER.validate_python(unflatten(flat)) == event
+
+
+def test_phone_without_country_code_is_read_in_the_given_region() -> None:
+    record = purchase(identifiers={"phone": "020 7946 0018"})
+    uk = check_event(record, now=NOW, future_tolerance=TOL, region="GB")
+    assert not isinstance(uk, tuple)
+    assert uk.identifiers.phone == "+442079460018"
+    us = check_event(
+        purchase(identifiers={"phone": "(415) 555-0134"}), now=NOW, future_tolerance=TOL
+    )
+    assert not isinstance(us, tuple)
+    assert us.identifiers.phone == "+14155550134"

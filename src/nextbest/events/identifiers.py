@@ -17,7 +17,14 @@ from functools import lru_cache
 from typing import Annotated
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 # Deliberately loose (RFC 5322 is not what tills produce) but rejects what cannot be mailed.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
@@ -80,9 +87,13 @@ class Identifiers(BaseModel):
 
     @field_validator("phone")
     @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        # The default region is applied here; callers wanting another region normalise first.
-        return None if value is None or not value.strip() else normalize_phone(value)
+    def _phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Numbers without a country code are read in the region the validation context
+        # names (settings.default_region), US when none is given.
+        if value is None or not value.strip():
+            return None
+        region = (info.context or {}).get("region", "US")
+        return normalize_phone(value, region=region)
 
     @field_validator("external_ids")
     @classmethod

@@ -55,11 +55,14 @@ def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
 
 
 def check_event(
-    record: dict[str, Any], *, now: datetime, future_tolerance: timedelta
+    record: dict[str, Any], *, now: datetime, future_tolerance: timedelta, region: str = "US"
 ) -> Event | tuple[str, str]:
-    """Validate one decoded record: an Event, or ``(field, reason)`` when it is refused."""
+    """Validate one decoded record: an Event, or ``(field, reason)`` when it is refused.
+
+    ``region`` reads phone numbers written without a country code.
+    """
     try:
-        event = EVENT_ADAPTER.validate_python(record)
+        event = EVENT_ADAPTER.validate_python(record, context={"region": region})
     except ValidationError as exc:
         return describe_validation_error(exc)
     if event.occurred_at > now + future_tolerance:

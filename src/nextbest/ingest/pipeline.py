@@ -88,10 +88,12 @@ def _worker_init() -> None:
     gc.set_threshold(100_000, 50, 50)
 
 
-def _prepare_chunk(chunk: RawChunk, now: datetime, tolerance: timedelta) -> PreparedBatch:
+def _prepare_chunk(
+    chunk: RawChunk, now: datetime, tolerance: timedelta, region: str
+) -> PreparedBatch:
     """Worker entry point: decode and validate one file chunk."""
     started = time.perf_counter()
-    batch = prepare(decode(chunk), now=now, tolerance=tolerance, units=chunk.units)
+    batch = prepare(decode(chunk), now=now, tolerance=tolerance, region=region, units=chunk.units)
     batch.seconds = time.perf_counter() - started
     return batch
 
@@ -112,6 +114,7 @@ class Ingestor:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.history = history
         self.tolerance = timedelta(seconds=settings.future_tolerance_seconds)
+        self.region = settings.default_region
         self.timings = Timings()
         self.profiles = ProfileCache()
 
@@ -122,7 +125,9 @@ class Ingestor:
         it = iter(records)
         while batch := list(islice(it, self.settings.ingest_chunk_size)):
             started = time.perf_counter()
-            prepared = prepare(batch, now=self.clock(), tolerance=self.tolerance)
+            prepared = prepare(
+                batch, now=self.clock(), tolerance=self.tolerance, region=self.region
+            )
             self.timings.prepare += time.perf_counter() - started
             report.add(self._store(prepared, origin=origin))
         return report
@@ -148,7 +153,7 @@ class Ingestor:
         now = self.clock()
         if workers <= 0:
             for chunk in raw_chunks:
-                prepared = _prepare_chunk(chunk, now, self.tolerance)
+                prepared = _prepare_chunk(chunk, now, self.tolerance, self.region)
                 self.timings.prepare += prepared.seconds
                 yield prepared
             return
@@ -159,7 +164,7 @@ class Ingestor:
         ) as pool:
             pending: deque[Future[PreparedBatch]] = deque()
             for chunk in raw_chunks:
-                pending.append(pool.submit(_prepare_chunk, chunk, now, self.tolerance))
+                pending.append(pool.submit(_prepare_chunk, chunk, now, self.tolerance, self.region))
                 if len(pending) > 2 * workers:  # bounded read-ahead keeps memory flat
                     yield self._collect(pending.popleft())
             while pending:

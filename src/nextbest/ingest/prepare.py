@@ -64,7 +64,12 @@ class PreparedBatch:
 
 
 def prepare(
-    records: list[RawRecord], *, now: datetime, tolerance: timedelta, units: int = 0
+    records: list[RawRecord],
+    *,
+    now: datetime,
+    tolerance: timedelta,
+    region: str = "US",
+    units: int = 0,
 ) -> PreparedBatch:
     out = PreparedBatch(units=units)
     seen: set[str] = set()
@@ -73,7 +78,7 @@ def prepare(
             field_name, reason = rec.error or ("(record)", "no data")
             out.rejections.append(Rejection(rec.location, field_name, reason, rec.raw, None))
             continue
-        result = check_event(rec.data, now=now, future_tolerance=tolerance)
+        result = check_event(rec.data, now=now, future_tolerance=tolerance, region=region)
         if isinstance(result, tuple):
             raw = rec.raw or orjson.dumps(rec.data, default=str).decode()
             out.rejections.append(
