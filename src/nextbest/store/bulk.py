@@ -61,8 +61,10 @@ def select_in(
     postgres = conn.dialect.name == "postgresql"
     for part in chunks(ordered, size):
         if postgres:
-            # One array parameter, sent binary (text arrays are escaped value by value).
-            query = sql.replace("IN {in}", "= ANY(%b)")
+            # One array parameter, sent binary (text arrays are escaped value by value), as
+            # a set to join: "= ANY(array)" on a table without statistics yet was planned
+            # as a scan testing every row against the whole array.
+            query = sql.replace("IN {in}", "IN (SELECT unnest(%b))")
             result = conn.exec_driver_sql(query, (list(part),))
         else:
             query = sql.replace("{in}", "(" + ",".join("?" * len(part)) + ")")
