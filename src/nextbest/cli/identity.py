@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from nextbest.config import Settings
+from nextbest.errors import NotFound
 from nextbest.identity.quality import identity_quality
+from nextbest.profiles.read import member_view
 from nextbest.store.engine import make_engine
 
 app = typer.Typer(help="The identity graph: members, identifiers, merges.", no_args_is_help=True)
@@ -44,3 +46,39 @@ def quality_table(scores: dict[str, object]) -> Table:
         table.add_row(name.replace("_", " "), f"{scores[name]:,}")
     table.add_row("anonymous events (no identifier)", f"{scores['anonymous_share']:.1%}")
     return table
+
+
+@app.command("show")
+def show(
+    identifier: str = typer.Argument(..., help="Member id, kind:value, email or +phone."),
+    as_json: bool = typer.Option(False, "--json", help="Print the member view as JSON."),
+) -> None:
+    """One member: identifiers (with the event that first brought each), merges, profile."""
+    settings = Settings()
+    try:
+        view = member_view(make_engine(settings), identifier, region=settings.default_region)
+    except NotFound as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(view))
+        return
+    console = Console()
+    console.print(f"[bold]{view['member_id']}[/], first seen {view['first_seen_at']}")
+    idents = Table(title="identifiers")
+    for col in ("identifier", "first event", "first seen"):
+        idents.add_column(col)
+    for ident in view["identifiers"]:
+        idents.add_row(ident["key"], ident["first_event_id"], ident["first_seen_at"])
+    console.print(idents)
+    if view["merged_from"]:
+        merges = Table(title="merged into this member")
+        for col in ("member", "because event", "carried", "at"):
+            merges.add_column(col)
+        for m in view["merged_from"]:
+            merges.add_row(m["member_id"], m["event_id"], m["identifier"], m["occurred_at"])
+        console.print(merges)
+    profile = Table(title="profile", show_header=False)
+    for name, value in view["profile"].items():
+        profile.add_row(name, json.dumps(value) if isinstance(value, dict | list) else str(value))
+    console.print(profile)
