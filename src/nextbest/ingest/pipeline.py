@@ -124,13 +124,19 @@ class Ingestor:
         report = IngestReport()
         it = iter(records)
         while batch := list(islice(it, self.settings.ingest_chunk_size)):
-            started = time.perf_counter()
-            prepared = prepare(
-                batch, now=self.clock(), tolerance=self.tolerance, region=self.region
-            )
-            self.timings.prepare += time.perf_counter() - started
-            report.add(self._store(prepared, origin=origin))
+            report.add(self.store_prepared(self.prepare_records(batch), origin=origin))
         return report
+
+    def prepare_records(self, records: list[RawRecord]) -> PreparedBatch:
+        """The half that needs no database (and no write lock): validate and reduce."""
+        started = time.perf_counter()
+        prepared = prepare(records, now=self.clock(), tolerance=self.tolerance, region=self.region)
+        self.timings.prepare += time.perf_counter() - started
+        return prepared
+
+    def store_prepared(self, prepared: PreparedBatch, *, origin: str) -> IngestReport:
+        """The writing half: one transaction for the batch."""
+        return self._store(prepared, origin=origin)
 
     def ingest_chunks(
         self,

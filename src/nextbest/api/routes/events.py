@@ -67,11 +67,12 @@ def records_from_body(body: bytes) -> list[RawRecord]:
         raise _invalid(f"{len(items)} events in one request; at most {MAX_EVENTS}", "events")
     records = []
     for i, item in enumerate(items):
-        raw = orjson.dumps(item).decode()
         if isinstance(item, dict):
-            records.append(RawRecord(location=f"events[{i}]", data=item, raw=raw))
+            # raw is filled in only if the record is refused (prepare dumps it then).
+            records.append(RawRecord(location=f"events[{i}]", data=item, raw=""))
         else:
             reason = f"expected a JSON object, got {type(item).__name__}"
+            raw = orjson.dumps(item).decode()
             records.append(
                 RawRecord(location=f"events[{i}]", data=None, raw=raw, error=("(record)", reason))
             )
@@ -118,9 +119,10 @@ def post_events(
     Every valid event is committed before the response. If every record was refused the
     answer is 422 with the reasons; re-sending accepted events counts them as duplicates.
     """
-    records = records_from_body(body)
+    # Validation needs no lock: requests validate side by side and queue only to write.
+    prepared = ingestor.prepare_records(records_from_body(body))
     with write_lock:
-        report = ingestor.ingest_records(records, origin=ORIGIN)
+        report = ingestor.store_prepared(prepared, origin=ORIGIN)
     rejections = [
         RejectionOut(location=r.location, field=r.field, reason=r.reason, event_id=r.event_id)
         for r in report.rejections
