@@ -17,10 +17,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -325,38 +326,19 @@ def run_http_bench(
             "NEXTBEST_DATABASE_URL": None,
             "NEXTBEST_API_REQUIRE_KEYS": "true",
         }
+        # Every target gets the same events, batches, clients and warm-up.
+        measure = partial(
+            _measure, batched=batched, singles=singles, warmup=warmup, batch=batch, clients=clients
+        )
         with _server("nextbest.api.app:from_env", env) as base:
-            figures["sqlite"] = _measure(
-                base,
-                batched=batched,
-                singles=singles,
-                warmup=warmup,
-                batch=batch,
-                clients=clients,
-                headers=headers,
-            )
+            figures["sqlite"] = measure(base, headers=headers)
 
         peer_env: dict[str, str | None] = {PEER_DB_ENV: str(root / "peer.db")}
         with _server("nextbest.bench.http:peer_app_from_env", peer_env) as base:
-            figures["peer_sqlite_raw"] = _measure(
-                base,
-                batched=batched,
-                singles=singles,
-                warmup=warmup,
-                batch=batch,
-                clients=clients,
-                headers={"content-type": "application/json"},
-            )
+            figures["peer_sqlite_raw"] = measure(base, headers={"content-type": "application/json"})
 
         if postgres_url:
-            figures["postgres"] = _bench_postgres(
-                postgres_url,
-                batched=batched,
-                singles=singles,
-                warmup=warmup,
-                batch=batch,
-                clients=clients,
-            )
+            figures["postgres"] = _bench_postgres(postgres_url, measure)
 
     ours, peer = figures["sqlite"], figures["peer_sqlite_raw"]
     figures["ratios"] = {
@@ -371,15 +353,7 @@ def run_http_bench(
     return figures
 
 
-def _bench_postgres(
-    url: str,
-    *,
-    batched: Sequence[dict[str, Any]],
-    singles: Sequence[dict[str, Any]],
-    warmup: Sequence[dict[str, Any]],
-    batch: int,
-    clients: int,
-) -> dict[str, Any]:
+def _bench_postgres(url: str, measure: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """The same run on PostgreSQL, in a scratch schema dropped afterwards."""
     with scratch_schema(url) as scoped:
         settings = Settings(database_url=scoped)
@@ -389,12 +363,4 @@ def _bench_postgres(
             "NEXTBEST_API_REQUIRE_KEYS": "true",
         }
         with _server("nextbest.api.app:from_env", env) as base:
-            return _measure(
-                base,
-                batched=batched,
-                singles=singles,
-                warmup=warmup,
-                batch=batch,
-                clients=clients,
-                headers=headers,
-            )
+            return measure(base, headers=headers)
