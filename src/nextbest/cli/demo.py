@@ -88,11 +88,10 @@ def demo(
     if not serve:
         return
     _key, token = create_key(engine, name="demo", scopes="admin")
-    sample = (
-        engine.connect()
-        .exec_driver_sql("SELECT key FROM identifiers WHERE kind = 'email' ORDER BY key LIMIT 1")
-        .scalar()
-    )
+    with engine.connect() as conn:
+        sample = conn.exec_driver_sql(
+            "SELECT key FROM identifiers WHERE kind = 'email' ORDER BY key LIMIT 1"
+        ).scalar()
     console.print(
         f"\nAPI on http://127.0.0.1:{port} (OpenAPI at /openapi.json). Demo key (admin):\n"
         f"  {token}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -78,9 +79,10 @@ def ingest_files(
                 progress=partial(bar.advance, task),
                 write_history=history,
             )
-        for r in report.rejections:
-            r_loc = f"{path.name} {r.location}"
-            object.__setattr__(r, "location", r_loc)
+        # Several files in one summary: say which file each refused record came from.
+        report.rejections = [
+            replace(r, location=f"{path.name} {r.location}") for r in report.rejections
+        ]
         total.add(report)
     print_report(total)
 

@@ -30,7 +30,7 @@ from nextbest.identity.repository import apply_resolution, first_seen, known_ide
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.prepare import PreparedBatch, PreparedEvent, prepare
 from nextbest.ingest.readers import RawChunk, decode
-from nextbest.ingest.records import IngestReport, RawRecord
+from nextbest.ingest.records import MAX_REPORTED, IngestReport, RawRecord
 from nextbest.profiles.repository import ProfileCache, delete_states, save_states
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
@@ -193,7 +193,7 @@ class Ingestor:
             raise
         report.accepted = len(fresh)
         report.rejected = len(prepared.rejections)
-        report.rejections = prepared.rejections[:1000]
+        report.rejections = prepared.rejections[:MAX_REPORTED]
         if self.history is not None and fresh:
             self.history.append(fresh, member_of=members, received_at=now)
         self.timings.store += time.perf_counter() - started

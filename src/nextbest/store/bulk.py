@@ -34,9 +34,16 @@ def utc_text(value: datetime) -> str:
 
 
 def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
-    """Format the timestamp columns only (found by scanning for any non-null datetime)."""
+    """Format the timestamp columns only: those whose first non-null value is a datetime.
+
+    Hot paths pass timestamps already as ``utc_text`` and pay for nothing here.
+    """
     width = len(rows[0])
-    time_cols = [i for i in range(width) if any(isinstance(row[i], datetime) for row in rows[:50])]
+    time_cols = [
+        i
+        for i in range(width)
+        if isinstance(next((row[i] for row in rows if row[i] is not None), None), datetime)
+    ]
     if not time_cols:
         return [tuple(row) for row in rows]
     out: list[Sequence[Any]] = []
