@@ -31,10 +31,8 @@ def first_seen(conn: Connection, member_ids: Collection[str]) -> dict[str, datet
 
 
 def _parse_time(value: datetime | str) -> datetime:
-    # Raw SQLite rows hold the text SQLAlchemy's layout writes (UTC, no offset).
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return as_utc(value)
+    # Raw SQLite rows hold timestamp text (``utc_text``); PostgreSQL rows hold datetimes.
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def apply_resolution(conn: Connection, res: Resolution, *, now: datetime) -> None:

@@ -2,9 +2,9 @@
 
 Files are written under a temporary name and renamed once complete, so readers never see a
 half-written file. File ingestion writes one file per committed chunk. Small batches (HTTP
-requests, stream reads) are buffered and written once ``buffer_rows`` events or
-``max_age`` seconds have gathered, and on ``flush`` at shutdown: a file per request cost
-more than the request. The database stays the source of truth: a process killed with a
+requests, stream reads) are buffered: written once ``buffer_rows`` events have gathered,
+or by the first append after ``max_age`` seconds, and on ``flush`` at shutdown (a file per
+request cost more than the request). The database stays the source of truth: a process killed with a
 full buffer leaves those events in the database but not yet in the history.
 """
 
