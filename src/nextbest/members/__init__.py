@@ -1,0 +1,1 @@
+"""Operations on whole members: probabilistic merges, the review queue, unmerge."""
