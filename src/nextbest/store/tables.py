@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -51,6 +52,10 @@ identifiers = Table(
     Column("member_id", String(ID), nullable=False, index=True),
     Column("first_event_id", String(ID), nullable=False),
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    # Shared-identifier protection: the anchor keys (e.g. loyalty ids) seen with this key,
+    # and when it was found shared (from then on it no longer links members).
+    Column("anchors", Text, nullable=True),
+    Column("shared_at", DateTime(timezone=True), nullable=True),
 )
 
 member_merges = Table(
@@ -59,10 +64,14 @@ member_merges = Table(
     Column("merge_id", Integer, primary_key=True, autoincrement=True),
     Column("survivor_id", String(ID), nullable=False, index=True),
     Column("merged_id", String(ID), nullable=False, index=True),
-    Column("event_id", String(ID), nullable=False),
+    Column("event_id", String(ID), nullable=True),  # null for probabilistic and manual merges
     Column("identifier", String(KEY), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="deterministic"),
+    Column("match_probability", Float, nullable=True),
+    Column("explanation", Text, nullable=True),  # JSON: field -> match weight (log2 BF)
+    Column("undone_at", DateTime(timezone=True), nullable=True),
 )
 
 profiles = Table(
@@ -104,4 +113,36 @@ api_keys = Table(
     Column("scopes", String(200), nullable=False),  # space-separated
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# Pairs of members the linker found probably the same person; the grey zone waits here for
+# a person to accept or reject. A rejected or unmerged pair is never proposed again.
+link_candidates = Table(
+    "link_candidates",
+    metadata,
+    Column("candidate_id", Integer, primary_key=True, autoincrement=True),
+    Column("left_member", String(ID), nullable=False),
+    Column("right_member", String(ID), nullable=False),
+    Column("match_probability", Float, nullable=False),
+    Column("match_weight", Float, nullable=False),
+    Column("explanation", Text, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decided_by", String(200), nullable=True),
+    Column("note", Text, nullable=True),
+    UniqueConstraint("left_member", "right_member", name="uq_link_candidates_pair"),
+)
+
+# Append-only record of who changed what: merges, unmerges, review decisions.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(KEY), nullable=False, index=True),
+    Column("detail", Text, nullable=False),
 )

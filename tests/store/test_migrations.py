@@ -1,0 +1,28 @@
+"""The migrations build exactly the schema the table definitions describe."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+
+from nextbest.store import tables as t
+from nextbest.store.engine import current_revision, upgrade
+
+
+def test_migrations_match_table_definitions(engine: Engine) -> None:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_server_default": False})
+        diff = compare_metadata(ctx, t.metadata)
+    assert diff == []
+
+
+def test_downgrade_then_upgrade_round_trips(engine: Engine) -> None:
+    from alembic import command
+
+    from nextbest.store.engine import alembic_config
+
+    command.downgrade(alembic_config(engine), "0001")
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == "0002"
