@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nextbest.identity.graph import SharedPolicy
+
 
 class Settings(BaseSettings):
     """Every knob of nextbest; each reads from ``NEXTBEST_<NAME>`` or a ``.env`` file."""
@@ -46,6 +48,28 @@ class Settings(BaseSettings):
         ge=0,
         description="Processes that validate file chunks while the main one writes (0: inline).",
     )
+    identity_shared_kinds: set[str] = Field(
+        default={"device_id"},
+        description="Identifier kinds that several persons may share (a family tablet).",
+    )
+    identity_anchor_kinds: set[str] = Field(
+        default={"loyalty_id"},
+        description="Identifier kinds that belong to one person only.",
+    )
+    identity_shared_limit: int = Field(
+        default=1,
+        ge=1,
+        description="A shareable identifier seen with more anchors than this stops linking.",
+    )
+    link_merge_probability: float = Field(
+        default=0.99, gt=0, le=1, description="Probabilistic links at or above this merge."
+    )
+    link_review_probability: float = Field(
+        default=0.80,
+        gt=0,
+        le=1,
+        description="Links from here up to the merge threshold wait for a person's review.",
+    )
     stream_name: str = "nextbest:events"
     stream_group: str = "nextbest-ingest"
     api_require_keys: bool = Field(
@@ -57,6 +81,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'nextbest.db').as_posix()}"
+
+    @property
+    def shared_policy(self) -> SharedPolicy:
+        return SharedPolicy(
+            kinds=frozenset(self.identity_shared_kinds),
+            anchor_kinds=frozenset(self.identity_anchor_kinds),
+            limit=self.identity_shared_limit,
+        )
 
     @property
     def event_history_dir(self) -> Path:

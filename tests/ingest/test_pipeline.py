@@ -205,3 +205,30 @@ def test_profiles_do_not_depend_on_arrival_order(engine: Engine, settings: Setti
     profile = member_view(engine, "email:ann@example.com")["profile"]
     assert profile["consent"] == {"email/marketing": False}
     assert (profile["purchase_count"], profile["spend"], profile["event_count"]) == (2, 10.0, 6)
+
+
+def test_shared_device_is_flagged_in_the_store_and_stops_linking(
+    engine: Engine, settings: Settings
+) -> None:
+    ingestor = Ingestor(engine, settings)
+    ingestor.ingest_records(
+        records([ev("s1", "app_open", 0, identifiers={"device_id": "tab", "loyalty_id": "L1"})]),
+        origin="test",
+    )
+    report = ingestor.ingest_records(
+        records([ev("s2", "app_open", 1, identifiers={"device_id": "tab", "loyalty_id": "L2"})]),
+        origin="test",
+    )
+    assert (report.merges, report.members_created) == (0, 1)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(t.identifiers.c.anchors, t.identifiers.c.shared_at).where(
+                t.identifiers.c.key == "device_id:TAB"
+            )
+        ).one()
+    assert row.anchors == "loyalty_id:L1"
+    assert row.shared_at is not None
+    assert (
+        member_view(engine, "loyalty_id:L1")["member_id"]
+        != member_view(engine, "loyalty_id:L2")["member_id"]
+    )

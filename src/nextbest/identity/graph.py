@@ -7,12 +7,18 @@ event and identifier that caused each merge. It is a union-find over identifier 
 known members. The partition it produces does not depend on the order of events or on
 how they were split into batches; survivor and new member ids are chosen by time and key,
 never by arrival order.
+
+Shared identifiers: a family tablet or a shop's counter phone would chain strangers into one
+member. Keys of a *shareable* kind (device ids by default) remember the *anchor* keys (loyalty
+ids by default: one per person) they were seen with; once one has been seen with more
+anchors than the limit allows, it stops linking. It stays recorded with the member it first
+belonged to, and events that carry nothing else still go to that member.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -57,6 +63,34 @@ class Merge:
     occurred_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class SharedPolicy:
+    """When a key counts as shared: seen with more than ``limit`` distinct anchors.
+
+    >>> SharedPolicy().shareable("device_id:ABC"), SharedPolicy().shareable("email:a@b.c")
+    (True, False)
+    """
+
+    kinds: frozenset[str] = frozenset({"device_id"})
+    anchor_kinds: frozenset[str] = frozenset({"loyalty_id"})
+    limit: int = 1
+
+    def shareable(self, key: str) -> bool:
+        return key.partition(":")[0] in self.kinds
+
+    def anchors_in(self, keys: Sequence[str]) -> set[str]:
+        return {k for k in keys if k.partition(":")[0] in self.anchor_kinds}
+
+
+@dataclass(frozen=True, slots=True)
+class SharedKey:
+    """``key`` was found shared by ``event_id``, the first event that exceeded the limit."""
+
+    key: str
+    event_id: str
+    occurred_at: datetime
+
+
 @dataclass(slots=True)
 class Resolution:
     event_member: dict[str, str | None] = field(default_factory=dict)
@@ -65,6 +99,9 @@ class Resolution:
     merges: list[Merge] = field(default_factory=list)
     # Known members whose first sighting moved earlier (a late event arrived).
     first_seen_updates: dict[str, datetime] = field(default_factory=dict)
+    # Shareable keys whose anchor set grew (new keys included), and keys now found shared.
+    anchor_updates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    newly_shared: list[SharedKey] = field(default_factory=list)
 
 
 def _utc(stamp: float) -> datetime:
@@ -117,11 +154,16 @@ def resolve(
     *,
     known: Mapping[str, str],
     first_seen: Mapping[str, datetime],
+    policy: SharedPolicy | None = None,
+    anchors: Mapping[str, Collection[str]] | None = None,
+    shared: Collection[str] = (),
 ) -> Resolution:
     """Resolve a batch of sightings against the known graph.
 
     ``known`` maps identifier keys already in the store to their (current, unmerged) member;
-    ``first_seen`` gives the first sighting time of every member in ``known``.
+    ``first_seen`` gives the first sighting time of every member in ``known``. With a
+    ``policy``, ``anchors`` gives the anchors already seen with known shareable keys and
+    ``shared`` the keys already found shared; those never link.
     """
     uf = _UnionFind()
     node_of: dict[str, str] = {}
@@ -144,14 +186,28 @@ def resolve(
         if seen is None or (s.at, s.event_id) < (seen.at, seen.event_id):
             earliest[s.keys] = s
     ordered = sorted(earliest.values(), key=lambda s: (s.at, s.event_id))
+    blocked = set(shared)
+    seen_anchors: dict[str, set[str]] = {}
+    heads: list[str] = []  # per ordered sighting: the key that names its component
+    attached: set[str] = set()
     for sighting in ordered:
-        nodes = [node_of.get(k, k) for k in sighting.keys]
+        linking = list(sighting.keys)
+        if policy is not None:
+            linking = _linking_keys(sighting, policy, blocked, seen_anchors, anchors or {}, result)
+        if not linking:  # nothing but shared keys: the event follows its first key
+            heads.append(sighting.keys[0])
+            continue
+        heads.append(linking[0])
+        # A shared key met for the first time still needs a member: attach it, as a leaf.
+        spare = [k for k in sighting.keys if k not in linking]
+        spare = [k for k in spare if k not in node_of and k not in attached]
+        nodes = [node_of.get(k, k) for k in linking]
         for node in nodes:
             if node[0] == "@":
                 root = uf.find(node)
                 members_in.setdefault(root, set()).add(node[1:])
         head = nodes[0]
-        for key, node in zip(sighting.keys[1:], nodes[1:], strict=True):
+        for key, node in zip(linking[1:], nodes[1:], strict=True):
             joined = uf.union(head, node)
             if joined is None:
                 continue
@@ -159,17 +215,19 @@ def resolve(
             left = members_in.pop(kept, set())
             right = members_in.pop(absorbed, set())
             if left and right:
-                cause = (sighting.event_id, f"{sighting.keys[0]} + {key}", sighting.at)
+                cause = (sighting.event_id, f"{linking[0]} + {key}", sighting.at)
                 for m in left | right:
                     first_link.setdefault(m, cause)
             if left or right:
                 members_in[kept] = left | right
+        for key in spare:
+            uf.union(head, key)
+        attached.update(sighting.keys)
 
     # A component's first sighting (in time order) names a new member and dates it.
     comp_first: dict[str, tuple[float, str]] = {}
     roots: list[str] = []
-    for sighting in ordered:
-        first_key = sighting.keys[0]
+    for sighting, first_key in zip(ordered, heads, strict=True):
         root = uf.find(node_of.get(first_key, first_key))
         roots.append(root)
         if root not in comp_first:
@@ -219,3 +277,36 @@ def resolve(
         if s.keys:
             result.event_member[s.event_id] = member_of_keys[s.keys]
     return result
+
+
+def _linking_keys(
+    sighting: SightingLike,
+    policy: SharedPolicy,
+    blocked: set[str],
+    seen: dict[str, set[str]],
+    known_anchors: Mapping[str, Collection[str]],
+    result: Resolution,
+) -> list[str]:
+    """The sighting's keys that may link; grows anchor sets and finds newly shared keys."""
+    found = policy.anchors_in(sighting.keys)
+    linking: list[str] = []
+    for key in sighting.keys:
+        if key in blocked:
+            continue
+        if found and policy.shareable(key):
+            have = seen.get(key)
+            if have is None:
+                have = seen[key] = set(known_anchors.get(key, ()))
+            if not found <= have:
+                have |= found
+                if len(have) > policy.limit:
+                    blocked.add(key)
+                    result.newly_shared.append(
+                        SharedKey(
+                            key=key, event_id=sighting.event_id, occurred_at=_utc(sighting.at)
+                        )
+                    )
+                    continue
+                result.anchor_updates[key] = tuple(sorted(have))
+        linking.append(key)
+    return linking

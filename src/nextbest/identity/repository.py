@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
@@ -17,10 +18,29 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def known_identifiers(conn: Connection, keys: Collection[str]) -> dict[str, str]:
-    """identifier key -> current member, for the keys already in the graph."""
-    rows = select_in(conn, "SELECT key, member_id FROM identifiers WHERE key IN {in}", keys)
-    return {key: member for key, member in rows}
+@dataclass(slots=True)
+class KnownKeys:
+    """What the graph already knows about a batch's keys."""
+
+    members: dict[str, str] = field(default_factory=dict)  # key -> current member
+    anchors: dict[str, tuple[str, ...]] = field(default_factory=dict)  # shareable keys
+    shared: set[str] = field(default_factory=set)
+
+
+def known_keys(conn: Connection, keys: Collection[str]) -> KnownKeys:
+    rows = select_in(
+        conn,
+        "SELECT key, member_id, anchors, shared_at FROM identifiers WHERE key IN {in}",
+        keys,
+    )
+    known = KnownKeys()
+    for key, member, anchors, shared_at in rows:
+        known.members[key] = member
+        if anchors:
+            known.anchors[key] = tuple(anchors.split(" "))
+        if shared_at is not None:
+            known.shared.add(key)
+    return known
 
 
 def first_seen(conn: Connection, member_ids: Collection[str]) -> dict[str, datetime]:
@@ -63,15 +83,38 @@ def apply_resolution(conn: Connection, res: Resolution, *, now: datetime) -> Non
             for m in res.merges
         ],
     )
+    new_keys = {i.key for i in res.new_identifiers}
     insert_rows(
         conn,
         t.identifiers,
-        ("key", "kind", "member_id", "first_event_id", "first_seen_at"),
+        ("key", "kind", "member_id", "first_event_id", "first_seen_at", "anchors"),
         [
-            (i.key, i.key.split(":", 1)[0], i.member_id, i.event_id, i.occurred_at)
+            (
+                i.key,
+                i.key.split(":", 1)[0],
+                i.member_id,
+                i.event_id,
+                i.occurred_at,
+                _anchor_text(res.anchor_updates.get(i.key)),
+            )
             for i in res.new_identifiers
         ],
     )
+    execute_many(
+        conn,
+        "UPDATE identifiers SET anchors = ? WHERE key = ?",
+        [(_anchor_text(a), k) for k, a in res.anchor_updates.items() if k not in new_keys],
+    )
+    execute_many(
+        conn,
+        "UPDATE identifiers SET shared_at = ? WHERE key = ?",
+        [(s.occurred_at, s.key) for s in res.newly_shared],
+    )
+
+
+def _anchor_text(anchors: tuple[str, ...] | None) -> str | None:
+    # Anchor keys are normalised identifiers: they hold no spaces.
+    return " ".join(anchors) if anchors else None
 
 
 def current_member(conn: Connection, member_id: str) -> str | None:

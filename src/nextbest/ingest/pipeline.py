@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from nextbest.config import Settings
 from nextbest.events import Rejection
 from nextbest.identity.graph import resolve
-from nextbest.identity.repository import apply_resolution, first_seen, known_identifiers
+from nextbest.identity.repository import apply_resolution, first_seen, known_keys
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.prepare import PreparedBatch, PreparedEvent, prepare
 from nextbest.ingest.readers import RawChunk, decode
@@ -222,8 +222,15 @@ class Ingestor:
     ) -> dict[str, str | None]:
         """Write new events and everything they change; returns event -> member."""
         keys = {key for e in fresh for key in e.keys}
-        known = known_identifiers(conn, keys)
-        res = resolve(fresh, known=known, first_seen=first_seen(conn, set(known.values())))
+        known = known_keys(conn, keys)
+        res = resolve(
+            fresh,
+            known=known.members,
+            first_seen=first_seen(conn, set(known.members.values())),
+            policy=self.settings.shared_policy,
+            anchors=known.anchors,
+            shared=known.shared,
+        )
         apply_resolution(conn, res, now=now)
         report.members_created += len(res.new_members)
         report.merges += len(res.merges)
