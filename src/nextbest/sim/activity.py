@@ -115,6 +115,66 @@ def profile_updates(
     return Block("profile_update", person, ts, cols)
 
 
+def misspell(word: str, how: float, where: float) -> str:
+    """One keying slip: a dropped, doubled or swapped letter.
+
+    >>> misspell("Johnson", 0.1, 0.5), misspell("Johnson", 0.5, 0.5), misspell("Johnson", 0.9, 0.5)
+    ('Johson', 'Johnnson', 'Johsnon')
+    """
+    if len(word) < 3:
+        return word
+    k = 1 + int(where * (len(word) - 2))
+    if how < 0.34:
+        return word[:k] + word[k + 1 :]
+    if how < 0.67:
+        return word[:k] + word[k] + word[k:]
+    return word[:k] + word[k + 1] + word[k] + word[k + 2 :] if k + 1 < len(word) else word
+
+
+def duplicate_signups(
+    world: World, rng: np.random.Generator, person: np.ndarray, ts: np.ndarray
+) -> Block:
+    """Members who forget their account and register again at a kiosk or on the web.
+
+    The second account has a new loyalty number and the email as typed that day (a typo'd
+    variant when the person has one); name, birthday and postcode are stated again, now and
+    then with a slip. No identifier ties it to the first account: only probabilistic
+    linking can.
+    """
+    n = len(person)
+    ids = world.ids
+    typo = sources._take(ids.email_typo, person)
+    real = sources._take(ids.email, person).to_pylist()
+    typed: list[str | None] = []
+    for i, variant in enumerate(typo.to_pylist()):
+        if variant is not None:
+            typed.append(variant)
+        else:
+            local, _, domain = str(real[i]).partition("@")
+            typed.append(f"{misspell(local, float(rng.random()), float(rng.random()))}@{domain}")
+    cols = _profile_cols(world, rng, person)
+    slips = rng.random(n) < 0.15
+    which = rng.random(n) < 0.5
+    how, where = rng.random(n), rng.random(n)
+    for column, chosen in (("first_name", which), ("last_name", ~which)):
+        names = cols[column]
+        assert isinstance(names, pa.Array)
+        values = names.to_pylist()
+        for j in np.flatnonzero(slips & chosen):
+            values[j] = misspell(str(values[j]), float(how[j]), float(where[j]))
+        cols[column] = pa.array(values, pa.string())
+    postcode = cols["postcode"]
+    assert isinstance(postcode, pa.Array)
+    cols["postcode"] = pick(rng.random(n) < 0.9, postcode)
+    cols |= {
+        "identifiers.email": pa.array(typed, pa.string()),
+        "identifiers.loyalty_id": join("L", digits(950_000_000 + person.astype(np.int64), 9)),
+        "source": pa.array(np.where(rng.random(n) < 0.5, "kiosk", "web")),
+        "consents": consent_codes(world.pop.consent[person]),
+    }
+    return Block("signup", person, ts, cols)
+
+
 def card_registrations(world: World, person: np.ndarray, ts: np.ndarray) -> Block:
     """A second card registered to the loyalty account at the till."""
     cols: dict[str, Column] = {

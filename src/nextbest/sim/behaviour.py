@@ -21,6 +21,7 @@ from nextbest.sim.sources import World
 from nextbest.sim.timing import WEEKDAY_FACTOR, season, times, weekday
 
 EFFECT_DAYS = 14
+DUPLICATE_SHARE = 0.06  # members who register a second account during the period
 ACTIONS = ("discount", "points", "message")
 _LATEST_OFFSET_S = 8 * 3600  # the westernmost store is UTC-8
 _EARLIEST_OFFSET_S = 5 * 3600  # the easternmost is UTC-5
@@ -63,6 +64,12 @@ class Engine:
         has2 = np.asarray(world.ids.pos_card2.is_valid()) & (pop.signup_kind > 0)
         self.card_reg_day = np.where(
             has2 & (rng.random(n) < 0.5), pop.joined_day + rng.integers(1, 150, n), -(10**6)
+        )
+        # Some members register a second time, forgetting the first account.
+        self.dup_day = np.where(
+            (pop.signup_kind > 0) & (rng.random(n) < DUPLICATE_SHARE),
+            np.maximum(pop.joined_day, 0) + rng.integers(7, 300, n),
+            -(10**6),
         )
         bday = pop.birthday.astype("datetime64[D]")
         months = bday.astype("datetime64[M]")
@@ -139,6 +146,12 @@ class Engine:
         reg = np.flatnonzero(self.card_reg_day == day)
         if len(reg):
             blocks.append(activity.card_registrations(world, reg, times(world, rng, reg, day)))
+
+        dup = np.flatnonzero(self.dup_day == day)
+        if len(dup):
+            dup_rng = np.random.default_rng([config.seed, 5, day])
+            ts = times(world, dup_rng, dup, day)
+            blocks.append(activity.duplicate_signups(world, dup_rng, dup, ts))
 
         # Purchases (BG/NBD: Poisson while alive, drop out after a purchase with prob p).
         active = np.flatnonzero(joined & self.alive)
