@@ -196,6 +196,7 @@ def resolve(
             linking = _linking_keys(sighting, policy, blocked, seen_anchors, anchors or {}, result)
         if not linking:  # nothing but shared keys: the event follows its first key
             heads.append(sighting.keys[0])
+            attached.update(sighting.keys)
             continue
         heads.append(linking[0])
         # A shared key met for the first time still needs a member: attach it, as a leaf.

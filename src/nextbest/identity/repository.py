@@ -68,12 +68,7 @@ def apply_resolution(conn: Connection, res: Resolution, *, now: datetime) -> Non
         "UPDATE members SET first_seen_at = ? WHERE member_id = ?",
         [(at, member) for member, at in res.first_seen_updates.items()],
     )
-    # Re-point the merged member, anything merged into it earlier, and its identifiers,
-    # so every lookup stays one hop.
-    pairs = [(m.survivor_id, m.merged_id) for m in res.merges]
-    execute_many(conn, "UPDATE members SET merged_into = ? WHERE merged_into = ?", pairs)
-    execute_many(conn, "UPDATE members SET merged_into = ? WHERE member_id = ?", pairs)
-    execute_many(conn, "UPDATE identifiers SET member_id = ? WHERE member_id = ?", pairs)
+    fold_members(conn, [(m.survivor_id, m.merged_id) for m in res.merges])
     insert_rows(
         conn,
         t.member_merges,
@@ -110,6 +105,14 @@ def apply_resolution(conn: Connection, res: Resolution, *, now: datetime) -> Non
         "UPDATE identifiers SET shared_at = ? WHERE key = ?",
         [(s.occurred_at, s.key) for s in res.newly_shared],
     )
+
+
+def fold_members(conn: Connection, pairs: list[tuple[str, str]]) -> None:
+    """Fold each ``(survivor, merged)``: re-point the merged member, anything merged into it
+    earlier, and its identifiers, so every lookup stays one hop."""
+    execute_many(conn, "UPDATE members SET merged_into = ? WHERE merged_into = ?", pairs)
+    execute_many(conn, "UPDATE members SET merged_into = ? WHERE member_id = ?", pairs)
+    execute_many(conn, "UPDATE identifiers SET member_id = ? WHERE member_id = ?", pairs)
 
 
 def _anchor_text(anchors: tuple[str, ...] | None) -> str | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from nextbest.config import Settings
 from nextbest.events import Rejection
@@ -35,9 +35,7 @@ from nextbest.profiles.repository import ProfileCache, delete_states, save_state
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
 from nextbest.store.bulk import insert_rows, select_in, utc_text
-from nextbest.store.engine import is_postgres, write_transaction
-
-INGEST_LOCK = 0x6E657874  # PostgreSQL advisory lock id held by ingestion writers
+from nextbest.store.engine import graph_transaction
 
 EVENT_COLUMNS = (
     "event_id",
@@ -204,9 +202,7 @@ class Ingestor:
     ) -> tuple[dict[str, str | None], list[PreparedEvent]]:
         events = {e.event_id: e for e in prepared.events}
         members: dict[str, str | None] = {}
-        with write_transaction(self.engine) as conn:
-            if is_postgres(self.engine):
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK})
+        with graph_transaction(self.engine) as conn:
             seen = select_in(conn, "SELECT event_id FROM events WHERE event_id IN {in}", events)
             for (event_id,) in seen:
                 del events[event_id]

@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from nextbest.config import Settings
@@ -67,6 +67,22 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+GRAPH_LOCK = 0x6E657874  # PostgreSQL advisory lock id: one writer of the identity graph at a time
+
+
+@contextmanager
+def graph_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that may change the identity graph (ingest, merge, unmerge).
+
+    SQLite serialises writers already (BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped
+    advisory lock, so resolution never reads a graph another writer is changing.
+    """
+    with write_transaction(engine) as conn:
+        if is_postgres(engine):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": GRAPH_LOCK})
+        yield conn
 
 
 def alembic_config(engine: Engine) -> Config:
