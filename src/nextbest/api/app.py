@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 import nextbest
 from nextbest.api import problems
 from nextbest.api.keys_store import KeyCache
-from nextbest.api.routes import events, health, members
+from nextbest.api.routes import events, health, identity, members
 from nextbest.config import Settings
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(members.router)
+    app.include_router(identity.router)
     return app
 
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nextbest.cli import review
 from nextbest.config import Settings
 from nextbest.errors import NotFound
 from nextbest.identity.quality import identity_quality
@@ -16,6 +17,9 @@ from nextbest.profiles.read import member_view
 from nextbest.store.engine import make_engine
 
 app = typer.Typer(help="The identity graph: members, identifiers, merges.", no_args_is_help=True)
+app.command("link-members")(review.link_members_command)
+app.command("review")(review.review)
+app.command("unmerge")(review.unmerge_command)
 
 
 @app.command("evaluate")
@@ -69,14 +73,28 @@ def show(
     for col in ("identifier", "first event", "first seen"):
         idents.add_column(col)
     for ident in view["identifiers"]:
-        idents.add_row(ident["key"], ident["first_event_id"], ident["first_seen_at"])
+        key = ident["key"] + (" (shared: no longer links)" if ident["shared"] else "")
+        idents.add_row(key, ident["first_event_id"], ident["first_seen_at"])
     console.print(idents)
     if view["merged_from"]:
-        merges = Table(title="merged into this member")
-        for col in ("member", "because event", "carried", "at"):
+        merges = Table(title="merges in this member (undone ones struck through)")
+        for col in ("merge", "member", "kind", "evidence", "at"):
             merges.add_column(col)
         for m in view["merged_from"]:
-            merges.add_row(m["member_id"], m["event_id"], m["identifier"], m["occurred_at"])
+            evidence = (
+                f"event {m['event_id']}: {m['identifier']}"
+                if m["kind"] == "deterministic"
+                else m["identifier"]
+            )
+            style = "strike dim" if m["undone_at"] else None
+            merges.add_row(
+                str(m["merge_id"]),
+                m["member_id"],
+                m["kind"],
+                evidence,
+                m["occurred_at"],
+                style=style,
+            )
         console.print(merges)
     profile = Table(title="profile", show_header=False)
     for name, value in view["profile"].items():

@@ -43,7 +43,11 @@ class Evidence:
         if self.probability is not None:
             parts.append(f"p={self.probability:.4f}")
         if self.weights:
-            ranked = sorted(self.weights.items(), key=lambda kv: -abs(kv[1]))
+            # Fields that were missing on a side weigh nothing: leave them out.
+            ranked = sorted(
+                ((k, w) for k, w in self.weights.items() if abs(w) >= 0.05),
+                key=lambda kv: -abs(kv[1]),
+            )
             parts.append(", ".join(f"{name} {w:+.1f}" for name, w in ranked))
         if self.reason:
             parts.append(self.reason)

@@ -78,14 +78,24 @@ def member_view(engine: Engine, identifier: str, *, region: str = "US") -> dict[
         state = ProfileState.from_dict(orjson.loads(row.state)) if row else ProfileState()
         idents = conn.execute(
             select(
-                t.identifiers.c.key, t.identifiers.c.first_event_id, t.identifiers.c.first_seen_at
+                t.identifiers.c.key,
+                t.identifiers.c.first_event_id,
+                t.identifiers.c.first_seen_at,
+                t.identifiers.c.shared_at,
             )
             .where(t.identifiers.c.member_id == member)
             .order_by(t.identifiers.c.key)
         ).all()
+        # Every merge inside this member's group (chains were re-pointed to one hop), and
+        # merges undone since, which the history keeps.
+        folded = select(t.members.c.member_id).where(t.members.c.merged_into == member)
         merges = conn.execute(
             select(t.member_merges)
-            .where(t.member_merges.c.survivor_id == member)
+            .where(
+                (t.member_merges.c.survivor_id == member)
+                | (t.member_merges.c.merged_id == member)
+                | t.member_merges.c.merged_id.in_(folded)
+            )
             .order_by(t.member_merges.c.merge_id)
         ).all()
         first = conn.execute(
@@ -96,15 +106,26 @@ def member_view(engine: Engine, identifier: str, *, region: str = "US") -> dict[
         "first_seen_at": as_utc(first).isoformat(),
         "profile_version": row.version if row else 0,
         "identifiers": [
-            {"key": k, "first_event_id": e, "first_seen_at": as_utc(at).isoformat()}
-            for k, e, at in idents
+            {
+                "key": k,
+                "first_event_id": e,
+                "first_seen_at": as_utc(at).isoformat(),
+                "shared": shared is not None,
+            }
+            for k, e, at, shared in idents
         ],
         "merged_from": [
             {
+                "merge_id": m.merge_id,
                 "member_id": m.merged_id,
+                "into": m.survivor_id,
+                "kind": m.kind,
                 "event_id": m.event_id,
                 "identifier": m.identifier,
+                "match_probability": m.match_probability,
+                "explanation": orjson.loads(m.explanation) if m.explanation else None,
                 "occurred_at": as_utc(m.occurred_at).isoformat(),
+                "undone_at": as_utc(m.undone_at).isoformat() if m.undone_at else None,
             }
             for m in merges
         ],
