@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nextbest.cli import bench, db, demo, identity, ingest, keys, serve, sim, stream
+from nextbest.cli import audit, bench, db, demo, identity, ingest, keys, serve, sim, stream
 
 app = typer.Typer(
     name="nextbest",
@@ -21,6 +21,7 @@ app.add_typer(bench.app, name="bench")
 app.command("simulate")(sim.simulate)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command("audit")(audit.audit)
 
 
 def main() -> None:
