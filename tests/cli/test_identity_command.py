@@ -38,7 +38,7 @@ def test_show_lists_identifiers_and_the_event_behind_each_merge() -> None:
     }
     assert [m["event_id"] for m in view["merged_from"]] == ["s1", "s1"]
     table = CliRunner().invoke(app, ["identity", "show", "pos_card:card-1"], terminal_width=200)
-    assert "merged into this member" in table.output and "s1" in table.output
+    assert "merges in this member" in table.output and "s1" in table.output
 
 
 @pytest.mark.usefixtures("ingested")

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from nextbest.members.records import linking_records
 
 
-def _majority_person(conn: Connection, truth_records: Path) -> dict[str, Any]:
+def majority_person(conn: Connection, truth_records: Path) -> dict[str, Any]:
     truth = pq.read_table(truth_records, columns=["event_id", "person_id"])
     person_of = dict(
         zip(
@@ -37,7 +37,7 @@ def _majority_person(conn: Connection, truth_records: Path) -> dict[str, Any]:
 
 def merge_quality(engine: Engine, truth_records: Path) -> dict[str, Any]:
     with engine.connect() as conn:
-        person = _majority_person(conn, truth_records)
+        person = majority_person(conn, truth_records)
         merges = conn.execute(
             text(
                 "SELECT survivor_id, merged_id, kind FROM member_merges"
