@@ -1,4 +1,4 @@
-"""The demo use case: simulate a program, ingest it, resolve identities, summarise.
+"""The demo use case: simulate, ingest, resolve identities, link members, audit, summarise.
 
 It reuses earlier work in the data folder: the simulation is kept while its config is
 unchanged, and ingestion is idempotent, so a second ``make demo`` starts serving quickly.
@@ -11,16 +11,23 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
+from nextbest.audit.html import render_html
+from nextbest.audit.model import AuditReport
+from nextbest.audit.run import audit_store
 from nextbest.config import Settings
 from nextbest.identity.quality import identity_quality
 from nextbest.ingest.records import IngestReport
 from nextbest.ingest.service import ingest_file
+from nextbest.members.link import LinkRun, link_members
+from nextbest.members.quality import merge_quality
 from nextbest.sim import SimConfig, simulate_to_dir
 
 
@@ -32,6 +39,9 @@ class DemoResult:
     ingest: IngestReport
     ingest_seconds: float
     summary: dict[str, Any]
+    link: LinkRun | None = None  # None: nothing new to link since the last run
+    audit: AuditReport | None = None
+    audit_html: Path | None = None
 
 
 def ensure_simulation(config: SimConfig, sim_dir: Path) -> tuple[bool, float]:
@@ -68,13 +78,25 @@ def run_demo(
     else:  # same simulation, all stored: re-ingesting would only find duplicates
         total.duplicates = rows
     ingest_seconds = time.perf_counter() - started
+    truth = sim_dir / "truth" / "records.parquet"
+    before = summarise(engine, truth)
+    link = link_members(engine, settings, actor="demo") if total.accepted else None
+    # Judge the snapshot on its own dates: the simulated history ends before today.
+    report = audit_store(engine, settings, as_of=datetime.combine(config.end, dt_time(), UTC))
+    html = settings.data_dir / "audit.html"
+    html.write_text(render_html(report), encoding="utf-8")
+    summary = summarise(engine, truth)
+    summary["identity_deterministic"] = before.get("identity")
     return DemoResult(
         sim_dir=sim_dir,
         simulated=simulated,
         sim_seconds=sim_seconds,
         ingest=total,
         ingest_seconds=ingest_seconds,
-        summary=summarise(engine, sim_dir / "truth" / "records.parquet"),
+        summary=summary,
+        link=link,
+        audit=report,
+        audit_html=html,
     )
 
 
@@ -108,4 +130,5 @@ def summarise(engine: Engine, truth: Path | None = None) -> dict[str, Any]:
         )
     if truth is not None and truth.exists():
         out["identity"] = identity_quality(engine, truth)
+        out["linking"] = merge_quality(engine, truth)
     return out

@@ -72,19 +72,48 @@ def demo(
     ]
     for source, count in s["events_by_source"].items():
         rows.append((f"events from {source}", f"{count:,}"))
-    ident = s.get("identity")
-    if ident:
+    link = result.link
+    if link is not None:
         rows.append(
             (
-                "identity match vs truth (pairwise)",
-                f"precision {ident['precision']:.3f}, recall {ident['recall']:.3f}, "
-                f"F1 {ident['f1']:.3f}",
+                "probabilistic linking (this run)",
+                f"{link.records:,} member records, {link.merged:,} merged, "
+                f"{link.queued:,} queued for review, {sum(link.timings.values()):.0f} s",
             )
         )
-        rows.append(("persons split over several members", f"{ident['persons_split']:,}"))
+    ident, before = s.get("identity"), s.get("identity_deterministic")
+    if ident:
+        if before and link is not None:
+            rows.append(
+                (
+                    "identity vs truth, deterministic only",
+                    f"precision {before['precision']:.3f}, recall {before['recall']:.3f}, "
+                    f"persons split {before['persons_split']:,}",
+                )
+            )
+        rows.append(
+            (
+                "identity vs truth (pairs of events)",
+                f"precision {ident['precision']:.3f}, recall {ident['recall']:.3f}, "
+                f"F1 {ident['f1']:.3f}, persons split {ident['persons_split']:,}",
+            )
+        )
+        q = s.get("linking") or {}
+        if q.get("merges"):
+            rows.append(
+                (
+                    "probabilistic merges vs truth",
+                    f"{q['merges_correct']:,} of {q['merges']:,} correct",
+                )
+            )
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    if result.audit is not None:
+        console.print("[bold]data readiness: what to fix first[/]")
+        for i, fix in enumerate(result.audit.fixes[:3], 1):
+            console.print(f"  {i}. {fix.title}: {fix.figure}")
+        console.print(f"  full report: nextbest audit; HTML with charts: {result.audit_html}")
     if not serve:
         return
     _key, token = create_key(engine, name="demo", scopes="admin")
