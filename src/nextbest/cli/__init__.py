@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nextbest.cli import audit, bench, db, demo, identity, ingest, keys, serve, sim, stream
+from nextbest.cli import audit, bench, db, demo, identity, ingest, keys, linking, serve, sim, stream
 
 app = typer.Typer(
     name="nextbest",
@@ -13,6 +13,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 ingest.app.command("stream")(stream.ingest_stream)
+identity.app.command("link")(linking.link)
+identity.app.command("dedupe")(linking.dedupe)
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(identity.app, name="identity")

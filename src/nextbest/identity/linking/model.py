@@ -19,7 +19,7 @@ from splink import Linker
 from nextbest.identity.linking.config import FieldSpec, LinkConfig
 from nextbest.identity.linking.prepare import DATE_SUFFIX, ID
 
-logging.getLogger("splink").setLevel(logging.WARNING)
+logging.getLogger("splink").setLevel(logging.ERROR)  # its advice is for interactive use
 
 
 def level_sql(level: str, spec: FieldSpec, config: LinkConfig) -> str:
