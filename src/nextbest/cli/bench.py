@@ -112,3 +112,66 @@ def bench_http(
     console.print(table)
     for name, ratio in figures["ratios"].items():
         console.print(f"{name.replace('_', ' ')}: {ratio:.3f}")
+
+
+def _linking_row(table: Table, name: str, figures: dict[str, float], phases: list[str]) -> None:
+    cells = [f"{figures.get(k, float('nan')):.4f}" for k in ("precision", "recall", "f1")]
+    cells += [f"{figures[f'{p}_s']:.2f}" if f"{p}_s" in figures else "" for p in phases]
+    table.add_row(name, *cells)
+
+
+@app.command("febrl")
+def bench_febrl(
+    threshold: float = typer.Option(0.9, min=0.0, max=1.0, help="Match probability cut."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """FEBRL4 linkage: our auto-configured model beside an expert's Splink model; FEBRL3."""
+    from nextbest.bench.linking import run_febrl_bench
+
+    figures = run_febrl_bench(threshold=threshold)
+    if as_json:
+        print(json.dumps(figures))
+        return
+    phases = ["train", "predict", "total"]
+    table = Table(title=f"FEBRL (pairwise, match probability >= {threshold})")
+    for col in ("run", "precision", "recall", "F1", "train s", "predict s", "total s"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    _linking_row(table, "FEBRL4 4a x 4b: nextbest (auto)", figures["febrl4_ours"], phases)
+    _linking_row(table, "peer: expert Splink model", figures["febrl4_peer_expert_splink"], phases)
+    _linking_row(table, "FEBRL3 dedupe: nextbest (auto)", figures["febrl3_dedupe_ours"], phases)
+    console = Console()
+    console.print(table)
+    for name, ratio in figures["ratios_ours_to_peer"].items():
+        console.print(f"ours / peer {name}: {ratio:.3f}")
+
+
+@app.command("dedupe")
+def bench_dedupe(
+    records: int = typer.Option(1_000_000, min=100, help="Simulated identity records."),
+    seed: int = typer.Option(7),
+    threshold: float = typer.Option(0.9, min=0.0, max=1.0, help="Match probability cut."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Deduplicate simulated identity records, per phase, beside exact email/phone matching."""
+    from nextbest.bench.linking import run_dedupe_bench
+
+    figures = run_dedupe_bench(records=records, seed=seed, threshold=threshold)
+    if as_json:
+        print(json.dumps(figures))
+        return
+    phases = ["infer", "prepare", "train", "predict", "cluster", "total"]
+    table = Table(title=f"dedupe {records:,} simulated records of {figures['persons']:,} persons")
+    for col in ("run", "P", "R", "F1", *(f"{p} s" for p in phases)):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    _linking_row(table, "nextbest", figures["ours"], phases)
+    _linking_row(
+        table, "peer: exact email/phone (DuckDB)", figures["peer_exact_email_phone"], phases
+    )
+    console = Console()
+    console.print(table)
+    console.print(f"records generated in {figures['generate_s']:.1f} s (not timed above)")
+    for name, ratio in figures["ratios_ours_to_peer"].items():
+        console.print(f"ours / peer {name}: {ratio:.3f}")
+    goal = figures["goal_total_s"]
+    total = figures["ours"]["total_s"]
+    console.print(f"goal: total under {goal:.0f} s: {'met' if total < goal else 'NOT met'}")
