@@ -164,9 +164,7 @@ def bench_dedupe(
     for col in ("run", "P", "R", "F1", *(f"{p} s" for p in phases)):
         table.add_column(col, justify="left" if col == "run" else "right")
     _linking_row(table, "nextbest", figures["ours"], phases)
-    _linking_row(
-        table, "peer: exact email/phone (DuckDB)", figures["peer_exact_email_phone"], phases
-    )
+    _linking_row(table, "peer: exact email/phone", figures["peer_exact_email_phone"], phases)
     console = Console()
     console.print(table)
     console.print(f"records generated in {figures['generate_s']:.1f} s (not timed above)")

@@ -173,3 +173,22 @@ def test_an_expert_config_is_used_as_given(members: pa.Table, truth: pa.Table) -
     assert result.config == expert
     assert "weight_phone" not in result.pairs.column_names
     assert cluster_scores(result.clusters, truth).f1 >= 0.85
+
+
+def test_birthday_as_a_date_column_with_many_nulls(members: pa.Table, truth: pa.Table) -> None:
+    table = members.drop_columns(["person_id"])
+    born = pc.cast(pc.strptime(table["birthday"], format="%Y-%m-%d", unit="s"), pa.date32())
+    table = table.set_column(table.column_names.index("birthday"), "birthday", born)
+    result = dedupe(table, "record_id", min_probability=0.5, threshold=0.95)
+    assert result.config.field("birthday").kind.value == "date"
+    assert cluster_scores(result.clusters, truth).f1 >= 0.9
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5])
+def test_tiny_tables_give_singletons_not_errors(members: pa.Table, rows: int) -> None:
+    table = members.drop_columns(["person_id"]).slice(0, rows)
+    result = dedupe(table, "record_id")
+    assert result.clusters is not None
+    assert result.clusters.num_rows == rows
+    assert result.pairs.num_rows == 0
+    assert link(table, table.slice(0, 0), "record_id").pairs.num_rows == 0

@@ -106,7 +106,7 @@ def _check_id(table: pa.Table, id_column: str, name: str) -> None:
 def _skip_reason(kind: Kind, p: Profile) -> str | None:
     if p.present < 0.01:
         return "almost always empty"
-    if p.distinct_count <= 1:
+    if p.distinct_count <= 1 and p.distinct < 1.0:
         return "a single value"
     if kind is Kind.TEXT:
         return "free text"
@@ -134,8 +134,8 @@ def _choose_rules(
 ) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
     """Blocking rules that keep each block set bounded, and EM passes covering all fields."""
     n = table.num_rows + (other.num_rows if other is not None else 0)
-    per_rule = max(3 * n, 50_000)
-    total = max(10 * n, 250_000)
+    per_rule = max(3 * n, 20_000)
+    total = max(10 * n, 100_000)
     con = duckdb.connect()
     try:
         prepare(con, table, id_column, config, name="l")
@@ -179,7 +179,8 @@ def _training(
 ) -> tuple[tuple[str, ...], ...]:
     """Up to four EM passes, each on a blocking rule, until every field is estimated once."""
     unestimated = set(columns)
-    usable = [c for c in picked if c.pairs >= max(n // 50, 20)] or list(picked)
+    usable = [c for c in picked if c.pairs >= max(n // 50, 20)]
+    usable = usable or [c for c in picked if c.pairs > 0]
     passes: list[tuple[str, ...]] = []
     while unestimated and len(passes) < 4:
         options = [c for c in usable if c.fields not in passes]

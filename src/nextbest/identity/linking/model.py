@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from splink import Linker
+from splink.internals.exceptions import EMTrainingException
 
 from nextbest.identity.linking.config import FieldSpec, LinkConfig
 from nextbest.identity.linking.prepare import DATE_SUFFIX, ID
@@ -105,15 +106,16 @@ def train(linker: Linker, config: LinkConfig) -> None:
         training.estimate_probability_two_random_records_match(
             [rule_sql(rule, config) for rule in config.deterministic], recall=config.recall
         )
-    training.estimate_u_using_random_sampling(
-        max_pairs=config.u_max_pairs, seed=config.seed, min_count_per_level=None
-    )
+    training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     for rule in config.training:
-        training.estimate_parameters_using_expectation_maximisation(
-            rule_sql(rule, config),
-            estimate_without_term_frequencies=True,
-            max_pairs=config.em_max_pairs,
-        )
+        try:
+            training.estimate_parameters_using_expectation_maximisation(
+                rule_sql(rule, config),
+                estimate_without_term_frequencies=True,
+                max_pairs=config.em_max_pairs,
+            )
+        except EMTrainingException:  # no pairs under this rule: m keeps its defaults
+            continue
 
 
 def parameters(linker: Linker, config: LinkConfig, *, prior: float) -> dict[str, Any]:

@@ -92,11 +92,15 @@ def _run(
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{label} must be in [0, 1], got {value}")
     _check(tables, id_column, config)
+    if config is None and tables[0].num_rows == 0:
+        raise ValueError("no records: give a config to run on an empty table")
     started = time.perf_counter()
     if config is None:
         other = tables[1] if len(tables) == 2 else None
         config = infer_config(tables[0], id_column, other=other)
     is_link = len(tables) == 2
+    if (is_link and min(t.num_rows for t in tables) == 0) or tables[0].num_rows < 2:
+        return _nothing_to_pair(tables, id_column, config, is_link, started)
     con = duckdb.connect()
     try:
         names = ["nb_left", "nb_right"] if is_link else ["nb_input"]
@@ -143,6 +147,23 @@ def _run(
         "total": done - started,
     }
     return LinkResult(pairs, clusters, config, model, timings)
+
+
+def _nothing_to_pair(
+    tables: list[pa.Table], id_column: str, config: LinkConfig, is_link: bool, started: float
+) -> LinkResult:
+    """Too few records for any pair: no pairs, each record its own cluster, nothing trained."""
+    schema = [pa.field("left_id", pa.string()), pa.field("right_id", pa.string())]
+    names = ["match_probability", "match_weight"] + [f"weight_{f.column}" for f in config.fields]
+    schema += [pa.field(name, pa.float64()) for name in names]
+    pairs = pa.schema(schema).empty_table()
+    clusters = None
+    if not is_link:
+        ids = tables[0][id_column].cast(pa.string()).combine_chunks()
+        clusters = cluster_table(ids, pa.array([], pa.string()), pa.array([], pa.string()))
+    timings = dict.fromkeys(("prepare", "train", "predict", "cluster"), 0.0)
+    timings["total"] = time.perf_counter() - started
+    return LinkResult(pairs, clusters, config, {"version": "untrained"}, timings)
 
 
 def _total_pairs(tables: list[pa.Table]) -> float:
