@@ -177,21 +177,30 @@ def _new(candidate: Candidate, chosen: Sequence[Candidate]) -> bool:
 def _training(
     picked: Sequence[Candidate], columns: Sequence[str], n: int
 ) -> tuple[tuple[str, ...], ...]:
-    """Up to four EM passes, each on a blocking rule, until every field is estimated once."""
+    """Up to four EM passes, each on a blocking rule, until every field is estimated once.
+
+    EM needs blocks that hold non-matches as well as matches, or the levels typical of
+    non-matches are never seen and keep default m values. With about one true pair per
+    record or fewer, a rule giving at least one pair per four records is taken as a *mixed* block,
+    so mixed rules come first, then rules that estimate the most fields not yet estimated.
+    """
     unestimated = set(columns)
     usable = [c for c in picked if c.pairs >= max(n // 50, 20)]
     usable = usable or [c for c in picked if c.pairs > 0]
     passes: list[tuple[str, ...]] = []
     while unestimated and len(passes) < 4:
-        options = [c for c in usable if c.fields not in passes]
+        options = [c for c in usable if c.fields not in passes and unestimated - set(c.fields)]
         if not options:
             break
         best = max(
-            options, key=lambda c: (len(unestimated - set(c.fields)), -len(c.fields), -c.pairs)
+            options,
+            key=lambda c: (
+                c.pairs >= n // 4,
+                len(unestimated - set(c.fields)),
+                -len(c.fields),
+                c.pairs,
+            ),
         )
-        gain = unestimated - set(best.fields)
-        if not gain and passes:
-            break
         passes.append(best.fields)
         unestimated &= set(best.fields)
     return tuple(passes)
