@@ -165,7 +165,7 @@ def bench_dedupe(
         table.add_column(col, justify="left" if col == "run" else "right")
     _linking_row(table, "nextbest", figures["ours"], phases)
     _linking_row(table, "peer: exact email/phone", figures["peer_exact_email_phone"], phases)
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # ten columns: do not truncate
     console.print(table)
     console.print(f"records generated in {figures['generate_s']:.1f} s (not timed above)")
     for name, ratio in figures["ratios_ours_to_peer"].items():

@@ -12,8 +12,10 @@ side missing: no evidence) and before the automatic "else" level:
 ``dl:<n>`` / ``lev:<n>``  Damerau-Levenshtein / Levenshtein distance at most ``n``
 ``days:<n>``              dates at most ``n`` days apart (date fields)
 ``prefix:<n>``            the first ``n`` characters equal
+``transpose``             equal but for two adjacent characters swapped (a typing slip)
 ``swap:<field>``          this value equals the other record's ``<field>`` (swapped names)
-``user``                  the part of an email before ``@`` equal
+``user``                  email: same part before ``@``, domains within two edits (a
+                          typo'd domain such as ``gmial.com``)
 ``sql:<condition>``       any DuckDB condition on ``<key>_l`` and ``<key>_r`` (key: SQL name)
 """
 
@@ -26,7 +28,9 @@ from typing import Any
 
 from nextbest.identity.linking.fields import Kind
 
-_LEVEL = re.compile(r"^(exact|user|jw:(?:0(?:\.\d+)?|1(?:\.0+)?)|(?:dl|lev|prefix|days):\d+)$")
+_LEVEL = re.compile(
+    r"^(exact|user|transpose|jw:(?:0(?:\.\d+)?|1(?:\.0+)?)|(?:dl|lev|prefix|days):\d+)$"
+)
 _SAFE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -235,8 +239,8 @@ def _check_level(level: str, path: str, spec: FieldSpec, columns: Sequence[str])
     if not _LEVEL.match(level):
         raise LinkConfigError(
             path,
-            f"unknown level {level!r}; expected exact, user, jw:<0..1>, dl:<n>, lev:<n>, "
-            "prefix:<n>, days:<n>, swap:<field> or sql:<condition>",
+            f"unknown level {level!r}; expected exact, transpose, user, jw:<0..1>, dl:<n>, "
+            "lev:<n>, prefix:<n>, days:<n>, swap:<field> or sql:<condition>",
         )
     if level.startswith("days:") and spec.kind is not Kind.DATE:
         raise LinkConfigError(

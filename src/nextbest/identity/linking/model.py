@@ -49,8 +49,14 @@ def level_sql(level: str, spec: FieldSpec, config: LinkConfig) -> str:
     if name == "swap":
         other = config.field(arg).key
         return f"{k}_l = {other}_r"
+    if name == "transpose":
+        return f"damerau_levenshtein({k}_l, {k}_r) = 1 AND levenshtein({k}_l, {k}_r) = 2"
     if name == "user":
-        return f"split_part({k}_l, '@', 1) = split_part({k}_r, '@', 1)"
+        domains = f"split_part({k}_l, '@', 2), split_part({k}_r, '@', 2)"
+        return (
+            f"split_part({k}_l, '@', 1) = split_part({k}_r, '@', 1) "
+            f"AND damerau_levenshtein({domains}) <= 2"
+        )
     if name == "sql":
         return arg
     raise ValueError(f"{spec.column}: unknown level {level!r}")
