@@ -192,3 +192,15 @@ def test_tiny_tables_give_singletons_not_errors(members: pa.Table, rows: int) ->
     assert result.clusters.num_rows == rows
     assert result.pairs.num_rows == 0
     assert link(table, table.slice(0, 0), "record_id").pairs.num_rows == 0
+
+
+def test_awkward_column_names(members: pa.Table, truth: pa.Table) -> None:
+    """Spaces, capitals and names Splink uses itself are all fine as compared columns."""
+    table = members.drop_columns(["person_id"]).rename_columns(
+        ["ID", "First Name", "last_name", "Date of Birth", "unique_id", "E-Mail", "mw_phone"]
+    )
+    result = dedupe(table, "ID")
+    assert "weight_First Name" in result.pairs.column_names
+    assert result.config.field("unique_id").key == "c_unique_id"
+    clusters = result.clusters.rename_columns(["record_id", "cluster_id"])
+    assert cluster_scores(clusters, truth).f1 >= 0.9

@@ -32,6 +32,11 @@ _LEVEL = re.compile(
     r"^(exact|user|transpose|jw:(?:0(?:\.\d+)?|1(?:\.0+)?)|(?:dl|lev|prefix|days):\d+)$"
 )
 _SAFE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Names Splink gives its own columns: a field with one of them is renamed in SQL.
+_RESERVED = re.compile(
+    r"^(unique_id|source_dataset|match_weight|match_probability|cluster_id)$"
+    r"|^(gamma|mw|bf|tf|tf_adj)_|__d$"
+)
 
 
 class LinkConfigError(ValueError):
@@ -180,13 +185,13 @@ class LinkConfig:
 
 
 def sql_name(column: str) -> str:
-    """A column name safe in SQL without quoting.
+    """A column name safe in SQL without quoting, clear of Splink's own column names.
 
-    >>> sql_name("Date of Birth"), sql_name("2nd line")
-    ('date_of_birth', 'c_2nd_line')
+    >>> sql_name("Date of Birth"), sql_name("2nd line"), sql_name("unique_id")
+    ('date_of_birth', 'c_2nd_line', 'c_unique_id')
     """
     name = re.sub(r"[^a-z0-9]+", "_", column.strip().lower()).strip("_") or "c"
-    return name if _SAFE.match(name) else f"c_{name}"
+    return name if _SAFE.match(name) and not _RESERVED.search(name) else f"c_{name}"
 
 
 def validate(config: LinkConfig) -> None:

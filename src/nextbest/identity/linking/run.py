@@ -26,7 +26,15 @@ EVIDENCE_FLOOR = -3.0
 
 @dataclass(frozen=True)
 class LinkResult:
-    """Scored pairs (with per-field log2 Bayes factors), clusters, the model, timings."""
+    """Scored pairs (with per-field log2 Bayes factors), clusters, the model, timings.
+
+    ``pairs``: ``left_id, right_id, match_probability, match_weight`` and one
+    ``weight_<column>`` per compared field; the field weights plus the prior's log2 odds
+    sum to ``match_weight``. ``clusters`` (dedupe only): ``record_id, cluster_id`` for every
+    record, connected components of the pairs at ``threshold``; a cluster is named by its
+    smallest record id. ``timings`` in seconds: ``prepare`` (with config inference when no
+    config is given), ``train``, ``predict``, ``cluster``, ``total``.
+    """
 
     pairs: pa.Table
     clusters: pa.Table | None
