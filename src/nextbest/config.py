@@ -62,7 +62,10 @@ class Settings(BaseSettings):
         description="A shareable identifier seen with more anchors than this stops linking.",
     )
     link_merge_probability: float = Field(
-        default=0.99, gt=0, le=1, description="Probabilistic links at or above this merge."
+        default=0.99,
+        gt=0,
+        le=1,
+        description="Probabilistic links at or above this merge (1: none merge unreviewed).",
     )
     link_review_probability: float = Field(
         default=0.80,

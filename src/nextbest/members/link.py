@@ -109,7 +109,8 @@ def _apply(
             if pair[name] is not None
         }
         status = "pending"
-        if probability >= settings.link_merge_probability:
+        threshold = settings.link_merge_probability
+        if probability >= threshold and threshold < 1.0:  # 1.0: a person decides every link
             a, b = current_member(conn, left), current_member(conn, right)
             if a is None or b is None or a == b:
                 continue
