@@ -204,3 +204,13 @@ def test_awkward_column_names(members: pa.Table, truth: pa.Table) -> None:
     assert result.config.field("unique_id").key == "c_unique_id"
     clusters = result.clusters.rename_columns(["record_id", "cluster_id"])
     assert cluster_scores(clusters, truth).f1 >= 0.9
+
+
+def test_same_data_same_model_version(members: pa.Table, deduped: LinkResult) -> None:
+    again = dedupe(members.drop_columns(["person_id"]), "record_id", threshold=0.9)
+    assert again.model["version"] == deduped.model["version"]
+    assert again.clusters is not None and deduped.clusters is not None
+    assert again.clusters.equals(deduped.clusters)
+    np.testing.assert_allclose(
+        again.pairs["match_weight"].to_numpy(), deduped.pairs["match_weight"].to_numpy()
+    )

@@ -145,6 +145,22 @@ def parameters(linker: Linker, config: LinkConfig, *, prior: float) -> dict[str,
         "comparisons": comparisons,
         "splink": full,
     }
-    digest = json.dumps([config.without_notes().to_dict(), model], sort_keys=True, default=str)
+    stable = _rounded([config.without_notes().to_dict(), model])
+    digest = json.dumps(stable, sort_keys=True, default=str)
     model["version"] = hashlib.sha256(digest.encode()).hexdigest()[:12]
     return model
+
+
+def _rounded(value: Any) -> Any:
+    """``value`` with floats to 9 significant digits: parallel sums differ in the last bits.
+
+    >>> _rounded({"m": [0.047638612185813785, 1]})
+    {'m': [0.0476386122, 1]}
+    """
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
