@@ -42,6 +42,7 @@ class DemoResult:
     link: LinkRun | None = None  # None: nothing new to link since the last run
     audit: AuditReport | None = None
     audit_html: Path | None = None
+    identity_before_link: dict[str, Any] | None = None  # the deterministic graph's scores
 
 
 def ensure_simulation(config: SimConfig, sim_dir: Path) -> tuple[bool, float]:
@@ -85,8 +86,7 @@ def run_demo(
     report = audit_store(engine, settings, as_of=datetime.combine(config.end, dt_time(), UTC))
     html = settings.data_dir / "audit.html"
     html.write_text(render_html(report), encoding="utf-8")
-    summary = summarise(engine, truth)
-    summary["identity_deterministic"] = before.get("identity")
+    summary = summarise(engine, truth) if link is not None else before
     return DemoResult(
         sim_dir=sim_dir,
         simulated=simulated,
@@ -97,6 +97,7 @@ def run_demo(
         link=link,
         audit=report,
         audit_html=html,
+        identity_before_link=before.get("identity") if link is not None else None,
     )
 
 

@@ -28,12 +28,17 @@ def test_simulated_program_ingests_resolves_and_reruns_as_a_no_op(
     assert 0.5 <= ident["recall"] < 1.0
     assert ident["events_without_truth"] == 0
     assert s["members"] >= ident["persons"] * 0.9
+    assert first.link is not None and first.link.records > 0
+    assert first.identity_before_link is not None
+    assert first.audit is not None and first.audit_html is not None
+    assert "<svg" in first.audit_html.read_text()
 
     second = run_demo(engine, settings, config)  # sees everything stored, skips ingestion
     assert not second.simulated
     assert second.ingest.accepted == 0
     assert second.ingest.duplicates == s["events"]
     assert second.summary == s
+    assert second.link is None  # nothing new to link
 
     # Feeding the same files again through the pipeline changes nothing either.
     again = IngestReport()

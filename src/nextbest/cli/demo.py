@@ -81,7 +81,7 @@ def demo(
                 f"{link.queued:,} queued for review, {sum(link.timings.values()):.0f} s",
             )
         )
-    ident, before = s.get("identity"), s.get("identity_deterministic")
+    ident, before = s.get("identity"), result.identity_before_link
     if ident:
         if before and link is not None:
             rows.append(
