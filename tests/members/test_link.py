@@ -94,8 +94,11 @@ def test_duplicate_accounts_merge_with_their_evidence(engine: Engine, settings: 
     assert '"last_name"' in merge.explanation
     assert {e["action"] for e in log} == {"merge"}
 
+    assert run.trained
     again = link_members(engine, settings, actor="test")
+    assert not again.trained  # scored with the stored model
     assert again.merged == 0  # linked members are one record now
+    assert link_members(engine, settings, actor="test", retrain=True).trained
 
 
 def test_grey_zone_waits_for_review_and_a_rejection_sticks(

@@ -35,12 +35,15 @@ def link_members_command(
         dir_okay=False,
         help="Simulator ground truth (event_id, person_id): also print how right the merges are.",
     ),
+    retrain: bool = typer.Option(
+        False, "--retrain", help="Train a new model instead of scoring with the stored one."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Link members probabilistically: merge sure pairs, queue the grey zone for review."""
     settings = Settings()
     engine = make_engine(settings)
-    run = link_members(engine, settings)
+    run = link_members(engine, settings, retrain=retrain)
     out = run.to_dict()
     if truth is not None:
         out["quality"] = merge_quality(engine, truth)

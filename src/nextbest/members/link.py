@@ -15,15 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from sqlalchemy import Connection, Engine, insert, select
 
 from nextbest.config import Settings
-from nextbest.identity.linking import LinkResult, dedupe
+from nextbest.identity.linking import LinkConfig, LinkResult, dedupe
 from nextbest.identity.repository import current_member
 from nextbest.members.merge import Evidence, merge_members
 from nextbest.members.records import linking_records
 from nextbest.store import tables as t
-from nextbest.store.engine import graph_transaction
+from nextbest.store.engine import graph_transaction, write_transaction
 
 WEIGHT_PREFIX = "weight_"
 
@@ -37,6 +38,7 @@ class LinkRun:
     already_decided: int = 0
     kept_apart: int = 0
     model_version: str = ""
+    trained: bool = False  # False: scored with the stored model
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,13 +50,20 @@ class LinkRun:
             "already_decided": self.already_decided,
             "kept_apart": self.kept_apart,
             "model_version": self.model_version,
+            "trained": self.trained,
             "seconds": self.timings,
         }
 
 
 def link_members(
-    engine: Engine, settings: Settings, *, actor: str = "linker", now: datetime | None = None
+    engine: Engine,
+    settings: Settings,
+    *,
+    actor: str = "linker",
+    retrain: bool = False,
+    now: datetime | None = None,
 ) -> LinkRun:
+    """Link current members; trains a model on the first run (or ``retrain``), then reuses it."""
     now = now or datetime.now(UTC)
     run = LinkRun()
     started = time.perf_counter()
@@ -64,12 +73,18 @@ def link_members(
     run.timings["records"] = time.perf_counter() - started
     if records.num_rows < 2:
         return run
+    saved = None if retrain else _latest_model(engine, records)
     result = dedupe(
         records,
         "member_id",
         threshold=settings.link_merge_probability,
         min_probability=settings.link_review_probability,
+        config=saved[0] if saved else None,
+        trained=saved[1] if saved else None,
     )
+    run.trained = saved is None
+    if run.trained:
+        _save_model(engine, result, records.num_rows, now)
     run.model_version = str(result.model.get("version", ""))
     run.timings |= {f"linker_{k}": v for k, v in result.timings.items()}
     run.pairs = result.pairs.num_rows
@@ -145,6 +160,32 @@ def _apply(
             )
         )
         decided[(left, right)] = status
+
+
+def _latest_model(engine: Engine, records: pa.Table) -> tuple[LinkConfig, dict[str, Any]] | None:
+    """The stored model, unless it compares a column the records no longer have."""
+    m = t.link_models
+    with engine.connect() as conn:
+        row = conn.execute(select(m).order_by(m.c.model_id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    config = LinkConfig.from_dict(orjson.loads(row.config))
+    if any(spec.column not in records.column_names for spec in config.fields):
+        return None
+    return config, orjson.loads(row.model)
+
+
+def _save_model(engine: Engine, result: LinkResult, records: int, now: datetime) -> None:
+    with write_transaction(engine) as conn:
+        conn.execute(
+            insert(t.link_models).values(
+                version=str(result.model.get("version", "")),
+                records=records,
+                config=orjson.dumps(result.config.to_dict()).decode(),
+                model=orjson.dumps(result.model).decode(),
+                created_at=now,
+            )
+        )
 
 
 def _kept_apart(conn: Connection, a: str, b: str, apart: list[tuple[str, str]]) -> bool:

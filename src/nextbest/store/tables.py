@@ -135,6 +135,19 @@ link_candidates = Table(
     UniqueConstraint("left_member", "right_member", name="uq_link_candidates_pair"),
 )
 
+# Trained linking models: later runs score new members with the latest one instead of
+# training again on a population whose duplicates were already merged away.
+link_models = Table(
+    "link_models",
+    metadata,
+    Column("model_id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("config", Text, nullable=False),  # JSON: LinkConfig.to_dict()
+    Column("model", Text, nullable=False),  # JSON: LinkResult.model
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # Append-only record of who changed what: merges, unmerges, review decisions.
 audit_log = Table(
     "audit_log",

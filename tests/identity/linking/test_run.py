@@ -214,3 +214,28 @@ def test_same_data_same_model_version(members: pa.Table, deduped: LinkResult) ->
     np.testing.assert_allclose(
         again.pairs["match_weight"].to_numpy(), deduped.pairs["match_weight"].to_numpy()
     )
+
+
+def test_a_trained_model_scores_new_records_without_training(
+    members: pa.Table, deduped: LinkResult
+) -> None:
+    records = members.drop_columns(["person_id"])
+    half = records.slice(0, records.num_rows // 2)
+    again = dedupe(half, "record_id", config=deduped.config, trained=deduped.model)
+    assert again.model["comparisons"] == deduped.model["comparisons"]  # m and u as given
+
+    def evidence(p: dict[str, object]) -> float:
+        return sum(float(v) for k, v in p.items() if k.startswith("weight_"))  # type: ignore[arg-type]
+
+    before = {(p["left_id"], p["right_id"]): p for p in deduped.pairs.to_pylist()}
+    same = [p for p in again.pairs.to_pylist() if (p["left_id"], p["right_id"]) in before]
+    assert len(same) > 20  # the half shares pairs with the whole
+    agree = 0
+    for p in same:
+        old = before[(p["left_id"], p["right_id"])]
+        # Only term frequencies (counted on the data at hand) move the field evidence.
+        assert abs(evidence(p) - evidence(old)) < 6
+        agree += (p["match_probability"] >= 0.9) == (old["match_probability"] >= 0.9)
+    assert agree >= 0.95 * len(same)
+    with pytest.raises(ValueError, match="needs the config"):
+        dedupe(half, "record_id", trained=deduped.model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +51,14 @@ def dedupe(
     config: LinkConfig | None = None,
     threshold: float = 0.9,
     min_probability: float = 0.5,
+    trained: Mapping[str, Any] | None = None,
 ) -> LinkResult:
-    """Find the records of ``table`` that are the same entity, and cluster them."""
-    return _run([table], id_column, config, threshold, min_probability)
+    """Find the records of ``table`` that are the same entity, and cluster them.
+
+    ``trained``: the ``model`` of an earlier result with the same ``config``; its m and u
+    are used as they are (no training), and only λ is refitted to the new scores.
+    """
+    return _run([table], id_column, config, threshold, min_probability, trained)
 
 
 def link(
@@ -63,9 +69,10 @@ def link(
     config: LinkConfig | None = None,
     threshold: float = 0.9,
     min_probability: float = 0.5,
+    trained: Mapping[str, Any] | None = None,
 ) -> LinkResult:
     """Find the pairs (left record, right record) that are the same entity."""
-    return _run([left, right], id_column, config, threshold, min_probability)
+    return _run([left, right], id_column, config, threshold, min_probability, trained)
 
 
 def _check(tables: list[pa.Table], id_column: str, config: LinkConfig | None) -> None:
@@ -95,7 +102,10 @@ def _run(
     config: LinkConfig | None,
     threshold: float,
     min_probability: float,
+    trained: Mapping[str, Any] | None = None,
 ) -> LinkResult:
+    if trained is not None and config is None:
+        raise ValueError("a trained model needs the config it was trained with")
     for label, value in (("threshold", threshold), ("min_probability", min_probability)):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{label} must be in [0, 1], got {value}")
@@ -117,14 +127,21 @@ def _run(
         db = DuckDBAPI(con)
         inputs = [db.register(name, dataset_display_name=name) for name in names]
         link_type = "link_only" if is_link else "dedupe_only"
+        if trained is not None and trained["splink"]["link_type"] != link_type:
+            raise ValueError(
+                f"the trained model is for {trained['splink']['link_type']}, not {link_type}"
+            )
         linker = Linker(
             inputs if is_link else inputs[0],
-            settings(config, link_type=link_type),
+            dict(trained["splink"])
+            if trained is not None
+            else settings(config, link_type=link_type),
             log_level=None,
         )
         prepared = time.perf_counter()
-        train(linker, config)
-        trained = time.perf_counter()
+        if trained is None:
+            train(linker, config)
+        trained_at = time.perf_counter()
         start_prior = float(
             linker.misc.save_model_to_json()["probability_two_random_records_match"]
         )
@@ -149,8 +166,8 @@ def _run(
         con.close()
     timings = {
         "prepare": prepared - started,
-        "train": trained - prepared,
-        "predict": predicted - trained,
+        "train": trained_at - prepared,
+        "predict": predicted - trained_at,
         "cluster": done - predicted,
         "total": done - started,
     }

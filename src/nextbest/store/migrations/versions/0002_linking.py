@@ -1,4 +1,4 @@
-"""Probabilistic linking: explained merges, review queue, shared identifiers, audit log.
+"""Probabilistic linking: explained merges, review queue, models, shared identifiers, audit.
 
 Revision ID: 0002
 Revises: 0001
@@ -49,6 +49,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_link_candidates_status", "link_candidates", ["status"])
     op.create_table(
+        "link_models",
+        sa.Column("model_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("version", sa.String(64), nullable=False),
+        sa.Column("records", sa.Integer, nullable=False),
+        sa.Column("config", sa.Text, nullable=False),
+        sa.Column("model", sa.Text, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    op.create_table(
         "audit_log",
         sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", TS, nullable=False),
@@ -62,6 +71,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_log")
+    op.drop_table("link_models")
     op.drop_table("link_candidates")
     with op.batch_alter_table("identifiers") as batch:
         batch.drop_column("shared_at")
