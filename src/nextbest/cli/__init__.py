@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from nextbest.cli import audit, bench, db, demo, identity, ingest, keys, linking, serve, sim, stream
+from nextbest.cli import (
+    audit,
+    bench,
+    bench_identity,
+    db,
+    demo,
+    identity,
+    ingest,
+    keys,
+    linking,
+    serve,
+    sim,
+    stream,
+)
 
 app = typer.Typer(
     name="nextbest",
@@ -15,6 +28,7 @@ app = typer.Typer(
 ingest.app.command("stream")(stream.ingest_stream)
 identity.app.command("link")(linking.link)
 identity.app.command("dedupe")(linking.dedupe)
+bench.app.command("identity")(bench_identity.bench_identity)
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(identity.app, name="identity")
