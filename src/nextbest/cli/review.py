@@ -147,16 +147,7 @@ def unmerge_command(
         )
     except (NextbestError, ValueError) as exc:
         raise _fail(exc) from None
-    out = {
-        "merge_id": report.merge_id,
-        "survivor": report.survivor,
-        "merged": report.merged,
-        "members": report.groups,
-        "identifiers_moved": report.identifiers_moved,
-        "events_moved": report.events_moved,
-        "profiles_rebuilt": report.profiles_rebuilt,
-        "blocked": report.blocked,
-    }
+    out = report.to_dict()
     if as_json:
         print(json.dumps(out))
         return

@@ -44,6 +44,18 @@ class UnmergeReport:
     profiles_rebuilt: int = 0
     blocked: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "merge_id": self.merge_id,
+            "survivor": self.survivor,
+            "merged": self.merged,
+            "members": self.groups,
+            "identifiers_moved": self.identifiers_moved,
+            "events_moved": self.events_moved,
+            "profiles_rebuilt": self.profiles_rebuilt,
+            "blocked": self.blocked,
+        }
+
 
 class _Union:
     def __init__(self) -> None:

@@ -81,13 +81,4 @@ def unmerge_member(
         reason=body.reason,
         block=body.block,
     )
-    return {
-        "merge_id": report.merge_id,
-        "survivor": report.survivor,
-        "merged": report.merged,
-        "members": report.groups,
-        "identifiers_moved": report.identifiers_moved,
-        "events_moved": report.events_moved,
-        "profiles_rebuilt": report.profiles_rebuilt,
-        "blocked": report.blocked,
-    }
+    return report.to_dict()
