@@ -97,3 +97,27 @@ def test_overrides_replace_drop_and_set(members: pa.Table) -> None:
     assert config.field("postcode").levels == ("exact",)
     assert config.u_max_pairs == 20_000
     assert all("phone" not in rule for rule in config.blocking + config.training)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "slip"),
+    [
+        ("barbara.thommas@gmail.com", "barbara.thomas@gmail.com", True),  # doubled letter
+        ("jacob.patel1492179@yahoo.com", "jacob.patel142179@yahoo.com", True),  # dropped digit
+        ("ann.lee@example.com", "annlee@example.com", False),  # a separator: another person
+        ("ann.lee@example.com", "ann.lee@example.com", False),  # equal is not a slip
+        ("ann.lee@example.com", "ann.leo@example.co", False),  # two edits
+    ],
+)
+def test_slip_level_catches_typing_slips_not_separators(left: str, right: str, slip: bool) -> None:
+    import duckdb
+
+    from nextbest.identity.linking import FieldSpec, Kind
+    from nextbest.identity.linking.model import level_sql
+
+    spec = FieldSpec("email", Kind.EMAIL, ("exact", "slip"))
+    sql = level_sql("slip", spec, LinkConfig((spec,), (("email",),), ()))
+    found = duckdb.sql(
+        f"SELECT {sql} FROM (SELECT ? AS email_l, ? AS email_r)", params=[left, right]
+    )
+    assert found.fetchall() == [(slip,)]

@@ -13,6 +13,8 @@ side missing: no evidence) and before the automatic "else" level:
 ``days:<n>``              dates at most ``n`` days apart (date fields)
 ``prefix:<n>``            the first ``n`` characters equal
 ``transpose``             equal but for two adjacent characters swapped (a typing slip)
+``slip``                  one letter or digit dropped, doubled or mistyped (separators
+                          such as ``.`` and ``_`` do not count: ann.lee is not annlee)
 ``swap:<field>``          this value equals the other record's ``<field>`` (swapped names)
 ``user``                  email: same part before ``@``, domains within two edits (a
                           typo'd domain such as ``gmial.com``)
@@ -29,7 +31,7 @@ from typing import Any
 from nextbest.identity.linking.fields import Kind
 
 _LEVEL = re.compile(
-    r"^(exact|user|transpose|jw:(?:0(?:\.\d+)?|1(?:\.0+)?)|(?:dl|lev|prefix|days):\d+)$"
+    r"^(exact|user|transpose|slip|jw:(?:0(?:\.\d+)?|1(?:\.0+)?)|(?:dl|lev|prefix|days):\d+)$"
 )
 _SAFE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Names Splink gives its own columns: a field with one of them is renamed in SQL.
@@ -244,7 +246,7 @@ def _check_level(level: str, path: str, spec: FieldSpec, columns: Sequence[str])
     if not _LEVEL.match(level):
         raise LinkConfigError(
             path,
-            f"unknown level {level!r}; expected exact, transpose, user, jw:<0..1>, dl:<n>, "
+            f"unknown level {level!r}; expected exact, transpose, slip, user, jw:<0..1>, dl:<n>, "
             "lev:<n>, prefix:<n>, days:<n>, swap:<field> or sql:<condition>",
         )
     if level.startswith("days:") and spec.kind is not Kind.DATE:

@@ -25,7 +25,7 @@ LEVELS: dict[Kind, tuple[str, ...]] = {
     Kind.POSTCODE: ("exact", "dl:1"),
     # Near-identical addresses of different people are common (ann.lee@ / annlee@), so
     # only the shapes of typing slips count: a transposition, a typo'd domain.
-    Kind.EMAIL: ("exact", "transpose", "user"),
+    Kind.EMAIL: ("exact", "transpose", "slip", "user"),
     Kind.PHONE: ("exact", "dl:1"),
     Kind.ADDRESS: ("exact", "jw:0.9", "jw:0.8"),
     Kind.CITY: ("exact", "dl:2"),

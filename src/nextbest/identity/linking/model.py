@@ -51,6 +51,12 @@ def level_sql(level: str, spec: FieldSpec, config: LinkConfig) -> str:
         return f"{k}_l = {other}_r"
     if name == "transpose":
         return f"damerau_levenshtein({k}_l, {k}_r) = 1 AND levenshtein({k}_l, {k}_r) = 2"
+    if name == "slip":
+        bare = "regexp_replace({}, '[._+-]', '', 'g')"
+        return (
+            f"damerau_levenshtein({k}_l, {k}_r) = 1 "
+            f"AND {bare.format(k + '_l')} <> {bare.format(k + '_r')}"
+        )
     if name == "user":
         domains = f"split_part({k}_l, '@', 2), split_part({k}_r, '@', 2)"
         return (
