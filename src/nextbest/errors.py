@@ -31,3 +31,20 @@ class Unauthorized(NextbestError):
 
 class Forbidden(NextbestError):
     """Known credentials without the scope the operation needs."""
+
+
+class InsufficientPoints(NextbestError):
+    """A burn or debit asked for more points than the account holds."""
+
+    def __init__(self, *, member_id: str, needed: int, available: int, currency: str) -> None:
+        self.member_id = member_id
+        self.needed = needed
+        self.available = available
+        self.currency = currency
+        super().__init__(
+            f"insufficient points: member {member_id} has {available} {currency}, needs {needed}"
+        )
+
+
+class InvalidRequest(NextbestError, ValueError):
+    """A request that can never succeed as sent (unknown reward, zero points, no reason)."""

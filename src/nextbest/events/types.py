@@ -104,6 +104,20 @@ class Purchase(_Base):
         return total
 
 
+class PurchaseReturned(_Base):
+    """Goods of an earlier order came back (a refund or return); its points are clawed back.
+
+    ``amount`` is the money refunded; ``lines`` say which goods, when the till knows.
+    """
+
+    type: Literal["purchase_returned"] = "purchase_returned"
+    order_id: Text
+    amount: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    lines: Annotated[list[PurchaseLine], Field(max_length=500)] = Field(default_factory=list)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    reason: Text | None = None
+
+
 class ProductView(_Base):
     type: Literal["product_view"] = "product_view"
     sku: Text
@@ -191,6 +205,19 @@ class OfferRedeemed(_Base):
     value: Money = 0.0
 
 
+class RewardRedeemed(_Base):
+    """A member asked for a reward from the catalogue at a till, app or kiosk (a burn).
+
+    The ledger prices it; when the points do not cover it, the redemption is refused and
+    recorded as such (the event itself stays valid).
+    """
+
+    type: Literal["reward_redeemed"] = "reward_redeemed"
+    reward_id: Text
+    quantity: Annotated[int, Field(gt=0, le=100)] = 1
+    order_id: Text | None = None
+
+
 class ServiceTicketOpened(_Base):
     type: Literal["service_ticket_opened"] = "service_ticket_opened"
     ticket_id: Text
@@ -213,6 +240,7 @@ class Feedback(_Base):
 
 Event = Annotated[
     Purchase
+    | PurchaseReturned
     | ProductView
     | CartAdd
     | CartAbandoned
@@ -224,6 +252,7 @@ Event = Annotated[
     | MessageClicked
     | MessageUnsubscribed
     | OfferRedeemed
+    | RewardRedeemed
     | ServiceTicketOpened
     | ServiceTicketClosed
     | Feedback,
@@ -232,6 +261,7 @@ Event = Annotated[
 
 EVENT_TYPES: tuple[str, ...] = (
     "purchase",
+    "purchase_returned",
     "product_view",
     "cart_add",
     "cart_abandoned",
@@ -243,6 +273,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "message_clicked",
     "message_unsubscribed",
     "offer_redeemed",
+    "reward_redeemed",
     "service_ticket_opened",
     "service_ticket_closed",
     "feedback",

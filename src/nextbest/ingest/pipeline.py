@@ -25,12 +25,14 @@ from sqlalchemy import Connection, Engine
 
 from nextbest.config import Settings
 from nextbest.events import Rejection
-from nextbest.identity.graph import resolve
+from nextbest.identity.graph import Merge, resolve
 from nextbest.identity.repository import apply_resolution, first_seen, known_keys
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.prepare import PreparedBatch, PreparedEvent, prepare
 from nextbest.ingest.readers import RawChunk, decode
 from nextbest.ingest.records import MAX_REPORTED, IngestReport, RawRecord
+from nextbest.ledger.from_events import post_events
+from nextbest.ledger.repository import active_program
 from nextbest.profiles.repository import ProfileCache, delete_states, save_states
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
@@ -276,7 +278,38 @@ class Ingestor:
                 for e in fresh
             ],
         )
+        self._post_points(conn, fresh, res.event_member, res.merges, now=now, report=report)
         return res.event_member
+
+    @staticmethod
+    def _post_points(
+        conn: Connection,
+        fresh: list[PreparedEvent],
+        member_of: dict[str, str | None],
+        merges: list[Merge],
+        *,
+        now: datetime,
+        report: IngestReport,
+    ) -> None:
+        """Purchases earn, returns claw back, redemptions burn, merged points follow the member.
+
+        In the chunk's transaction: the events and the points they move commit together.
+        """
+        program = active_program(conn)
+        if program is None:
+            return
+        facts = []
+        for e in fresh:
+            member = member_of[e.event_id]
+            if e.ledger is not None and member is not None:
+                facts.append((e.ledger, member))
+        report.points = post_events(
+            conn,
+            program=program,
+            facts=facts,
+            merges=[(m.merged_id, m.survivor_id, m.occurred_at) for m in merges],
+            now=now,
+        )
 
     @staticmethod
     def _dead_letter(

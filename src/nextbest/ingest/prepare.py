@@ -17,6 +17,7 @@ from nextbest.events import Rejection, check_event
 from nextbest.events.types import Purchase
 from nextbest.events.validate import event_id_of
 from nextbest.ingest.records import RawRecord
+from nextbest.ledger.from_events import LedgerFact, ledger_fact_of
 from nextbest.profiles.state import Facts, facts_of
 from nextbest.store.bulk import utc_text
 
@@ -33,6 +34,7 @@ class PreparedEvent(NamedTuple):
     facts: Facts
     order_id: str | None
     total: float | None
+    ledger: LedgerFact | None  # what moves points (purchases, returns, redemptions)
 
 
 @dataclass(slots=True)
@@ -105,6 +107,7 @@ def prepare(
                 facts,
                 purchase.order_id if purchase else None,
                 purchase.total if purchase else None,
+                ledger_fact_of(result),
             )
         )
     return out

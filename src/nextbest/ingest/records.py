@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nextbest.events import Rejection
+from nextbest.ledger.from_events import LedgerReport
 
 MAX_REPORTED = 1000  # rejections kept in a report; all of them go to the dead-letter store
 
@@ -29,8 +30,10 @@ class IngestReport:
     merges: int = 0
     anonymous: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    points: LedgerReport = field(default_factory=LedgerReport)  # what the ledger posted
 
     def add(self, other: IngestReport) -> None:
+        self.points.add(other.points)
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected += other.rejected
@@ -48,6 +51,7 @@ class IngestReport:
             "members_created": self.members_created,
             "merges": self.merges,
             "anonymous": self.anonymous,
+            "points": asdict(self.points),
             "rejections": [
                 {
                     "location": r.location,

@@ -159,3 +159,122 @@ audit_log = Table(
     Column("subject", String(KEY), nullable=False, index=True),
     Column("detail", Text, nullable=False),
 )
+
+# --- the points ledger ------------------------------------------------------------------
+# Programs applied from files; the newest active one rules earning and redemption. Every
+# entry names the version it was computed under.
+ledger_programs = Table(
+    "ledger_programs",
+    metadata,
+    Column("version", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("source", Text, nullable=False),  # the YAML as applied
+    Column("definition", Text, nullable=False),  # JSON of the validated program
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("applied_by", String(200), nullable=False),
+)
+
+# One row per member and currency: the balance projection (checked against the postings by
+# ``nextbest ledger check``) and the row a unit of work locks before touching the account.
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("member_id", String(ID), primary_key=True),
+    Column("currency", String(64), primary_key=True),
+    Column("balance", Integer, nullable=False),
+    Column("last_activity_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Immutable journal entries; the idempotency key is unique, a retry finds the first one.
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("entry_id", String(ID), primary_key=True),
+    Column("idempotency_key", String(KEY), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("member_id", String(ID), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("program_version", String(32), nullable=True),
+    Column("reference", String(KEY), nullable=True),
+    Column("reverses", String(ID), nullable=True, unique=True),  # an entry is reversed once
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("day", String(10), nullable=True),  # cap day of an earn
+    Column("points", Integer, nullable=False),  # net change of the spendable balance
+    Column("request_hash", String(64), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: rules applied, lots, refusal reason…
+    Index("ix_ledger_entries_member_time", "member_id", "occurred_at"),
+    Index("ix_ledger_entries_member_day", "member_id", "day"),
+    Index("ix_ledger_entries_reference", "reference"),
+)
+
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("posting_id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", String(ID), nullable=False, index=True),
+    Column("account", String(KEY), nullable=False),
+    Column("member_id", String(ID), nullable=True),
+    Column("currency", String(64), nullable=False),
+    Column("amount", Integer, nullable=False),
+    Column("lot_id", String(KEY), nullable=True, index=True),
+    Index("ix_ledger_postings_member", "member_id", "currency"),
+)
+
+# Points lots: FIFO burns and per-lot expiry draw them down; ``origin_member_id`` is whose
+# purchase earned it, so an unmerge returns the lot to its owner.
+ledger_lots = Table(
+    "ledger_lots",
+    metadata,
+    Column("lot_id", String(KEY), primary_key=True),
+    Column("member_id", String(ID), nullable=False),
+    Column("origin_member_id", String(ID), nullable=False, index=True),
+    Column("currency", String(64), nullable=False),
+    Column("entry_id", String(ID), nullable=False),
+    Column("earned_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("points", Integer, nullable=False),
+    Column("remaining", Integer, nullable=False),
+    Index("ix_ledger_lots_member_open", "member_id", "remaining"),
+    Index("ix_ledger_lots_expires", "expires_at"),
+)
+
+ledger_tiers = Table(
+    "ledger_tiers",
+    metadata,
+    Column("member_id", String(ID), primary_key=True),
+    Column("tier", String(64), nullable=True),
+    Column("since", DateTime(timezone=True), nullable=True),
+    Column("grace_until", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Points each promotion has awarded (its budget) and rewards taken (their stock).
+ledger_promotions = Table(
+    "ledger_promotions",
+    metadata,
+    Column("promotion_id", String(64), primary_key=True),
+    Column("spent", Integer, nullable=False),
+)
+
+ledger_rewards = Table(
+    "ledger_rewards",
+    metadata,
+    Column("reward_id", String(64), primary_key=True),
+    Column("taken", Integer, nullable=False),
+)
+
+# Messages committed with the change they announce (transactional outbox): tier changes,
+# points expiring soon, redemptions and refusals. Journeys and channels consume them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(64), nullable=False, index=True),
+    Column("member_id", String(ID), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+)

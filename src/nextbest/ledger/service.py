@@ -1,0 +1,513 @@
+"""Ledger use cases, each one transaction: redeem, adjust, reverse, expire, read.
+
+A write takes an idempotency key: the same key with the same request returns the entry the
+first call made and writes nothing; the same key with a different request is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, func, select
+
+from nextbest.errors import Conflict, InvalidRequest, NotFound
+from nextbest.ledger import repository as repo
+from nextbest.ledger.book import Book, Entry, Message
+from nextbest.ledger.program import Program
+from nextbest.ledger.tiers import progress
+from nextbest.store import audit
+from nextbest.store import tables as t
+from nextbest.store.engine import write_transaction
+
+REVERSIBLE = ("earn", "burn", "adjust", "clawback")
+
+
+def request_hash(**fields: Any) -> str:
+    return hashlib.sha256(
+        orjson.dumps(fields, option=orjson.OPT_SORT_KEYS, default=str)
+    ).hexdigest()
+
+
+class NoProgram(NotFound):
+    """No loyalty program was applied yet (``nextbest program apply FILE``)."""
+
+
+class Ledger:
+    """The points ledger over one database."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # --- helpers -----------------------------------------------------------------------
+    def _program(self, conn: Connection) -> Program:
+        program = repo.active_program(conn)
+        if program is None:
+            raise NoProgram("no loyalty program is active; apply one with `nextbest program apply`")
+        return program
+
+    def _replay(self, conn: Connection, key: str, digest: str) -> dict[str, Any] | None:
+        found = repo.existing_keys(conn, [key]).get(key)
+        if found is None:
+            return None
+        entry_id, first_hash = found
+        if first_hash != digest:
+            raise Conflict(f"idempotency key {key!r} was used for a different request")
+        entry = repo.load_entry(conn, entry_id)
+        assert entry is not None
+        return {**entry_view(entry, self._program(conn)), "replayed": True}
+
+    def _commit(self, conn: Connection, book: Book, now: datetime, entry: Entry) -> dict[str, Any]:
+        repo.save_book(conn, book, now=now)
+        return {**entry_view(entry, book.program), "replayed": False}
+
+    # --- writes ------------------------------------------------------------------------
+    def redeem(
+        self,
+        *,
+        member_id: str,
+        reward_id: str,
+        idempotency_key: str,
+        quantity: int = 1,
+        actor: str = "api",
+    ) -> dict[str, Any]:
+        """Burn the points of a reward; its postings, balance, stock and outbox commit together."""
+        now = self.clock()
+        digest = request_hash(op="redeem", member=member_id, reward=reward_id, quantity=quantity)
+        with write_transaction(self.engine) as conn:
+            if (done := self._replay(conn, idempotency_key, digest)) is not None:
+                return done
+            program = self._program(conn)
+            book = repo.load_book(conn, program, [member_id], now=now)
+            book.expire_due(member_id, now)
+            taken = repo.reward_taken(conn, [reward_id]) if program.reward(reward_id) else {}
+            entry = redeem_in_book(
+                book,
+                member_id=member_id,
+                reward_id=reward_id,
+                quantity=quantity,
+                key=idempotency_key,
+                at=now,
+                taken=taken,
+                actor=actor,
+                request=digest,
+            )
+            return self._commit(conn, book, now, entry)
+
+    def adjust(
+        self, *, member_id: str, points: int, reason: str, idempotency_key: str, actor: str
+    ) -> dict[str, Any]:
+        """A manual credit or debit: needs a reason, lands in the audit log."""
+        if not reason.strip():
+            raise InvalidRequest("an adjustment needs a reason")
+        if points == 0:
+            raise InvalidRequest("an adjustment of 0 points changes nothing")
+        now = self.clock()
+        digest = request_hash(op="adjust", member=member_id, points=points, reason=reason)
+        with write_transaction(self.engine) as conn:
+            if (done := self._replay(conn, idempotency_key, digest)) is not None:
+                return done
+            program = self._program(conn)
+            book = repo.load_book(conn, program, [member_id], now=now)
+            book.expire_due(member_id, now)
+            if points > 0:
+                entry = book.earn(
+                    member_id=member_id,
+                    key=idempotency_key,
+                    at=now,
+                    points=points,
+                    qualifying=0,
+                    reference=None,
+                    detail={"reason": reason},
+                    kind="adjust",
+                    actor=actor,
+                    reason=reason,
+                    request_hash=digest,
+                )
+            else:
+                entry = book.debit(
+                    member_id=member_id,
+                    key=idempotency_key,
+                    at=now,
+                    points=-points,
+                    kind="adjust",
+                    side="adjustments",
+                    reference=None,
+                    detail={"reason": reason},
+                    actor=actor,
+                    reason=reason,
+                    allow_negative=program.returns.allow_negative,
+                    request_hash=digest,
+                )
+            audit.record(
+                conn,
+                actor=actor,
+                action="ledger_adjust",
+                subject=member_id,
+                detail={"points": points, "reason": reason, "entry_id": entry.entry_id},
+                at=now,
+            )
+            return self._commit(conn, book, now, entry)
+
+    def reverse(
+        self, *, entry_id: str, reason: str, idempotency_key: str, actor: str
+    ) -> dict[str, Any]:
+        """Undo an earn, burn, adjustment or clawback with a mirror entry (never a delete)."""
+        if not reason.strip():
+            raise InvalidRequest("a reversal needs a reason")
+        now = self.clock()
+        digest = request_hash(op="reverse", entry=entry_id, reason=reason)
+        with write_transaction(self.engine) as conn:
+            if (done := self._replay(conn, idempotency_key, digest)) is not None:
+                return done
+            program = self._program(conn)
+            original = repo.load_entry(conn, entry_id)
+            if original is None:
+                raise NotFound(f"ledger entry {entry_id!r} does not exist")
+            if original.kind not in REVERSIBLE:
+                known = ", ".join(REVERSIBLE)
+                raise Conflict(f"a {original.kind} entry cannot be reversed; reversible: {known}")
+            if (by := repo.is_reversed(conn, entry_id)) is not None:
+                raise Conflict(f"entry {entry_id} was already reversed by {by}")
+            members = {p.member_id for p in original.postings if p.member_id} | {original.member_id}
+            lots = {p.lot_id for p in original.postings if p.lot_id}
+            book = repo.load_book(conn, program, members, now=now, lots=lots)
+            entry = book.restore(
+                original=original,
+                key=idempotency_key,
+                at=now,
+                actor=actor,
+                reason=reason,
+                request_hash=digest,
+            )
+            audit.record(
+                conn,
+                actor=actor,
+                action="ledger_reverse",
+                subject=original.member_id,
+                detail={"reversed": entry_id, "reason": reason, "entry_id": entry.entry_id},
+                at=now,
+            )
+            return self._commit(conn, book, now, entry)
+
+    def run_due(self, *, as_of: datetime | None = None, batch: int = 2000) -> dict[str, int]:
+        """Expire due lots, re-evaluate tiers, announce points expiring soon (daily job)."""
+        as_of = as_of or self.clock()
+        with self.engine.connect() as conn:
+            program = self._program(conn)
+            notify = timedelta(days=program.expiry.notify_days)
+            due = {
+                m
+                for (m,) in conn.execute(
+                    select(t.ledger_lots.c.member_id)
+                    .where(t.ledger_lots.c.remaining > 0)
+                    .where(t.ledger_lots.c.expires_at <= as_of + notify)
+                    .distinct()
+                )
+            }
+            due |= {
+                m
+                for (m,) in conn.execute(
+                    select(t.ledger_tiers.c.member_id).where(t.ledger_tiers.c.grace_until <= as_of)
+                )
+            }
+            if program.expiry.kind == "inactivity":
+                due |= {
+                    m
+                    for (m,) in conn.execute(
+                        select(t.ledger_accounts.c.member_id).where(t.ledger_accounts.c.balance > 0)
+                    )
+                }
+        counts = {"members": 0, "expired_entries": 0, "expired_points": 0, "notices": 0}
+        ordered = sorted(due)
+        for start in range(0, len(ordered), batch):
+            part = ordered[start : start + batch]
+            with write_transaction(self.engine) as conn:
+                program = self._program(conn)
+                book = repo.load_book(conn, program, part, now=as_of)
+                sent = _sent_notices(conn, part)
+                for member in part:
+                    for entry in book.expire_due(member, as_of):
+                        counts["expired_entries"] += 1
+                        counts["expired_points"] -= entry.points(book.spendable)
+                    book.retier(book.account(member), as_of)
+                    for lot in book.expiring(member, as_of, program.expiry.notify_days):
+                        if lot.lot_id in sent:
+                            continue
+                        counts["notices"] += 1
+                        book.messages.append(
+                            Message(
+                                "points_expiring",
+                                member,
+                                as_of,
+                                {
+                                    "member_id": member,
+                                    "lot_id": lot.lot_id,
+                                    "points": lot.remaining,
+                                    "expires_at": lot.expires_at,
+                                },
+                            )
+                        )
+                repo.save_book(conn, book, now=as_of)
+                counts["members"] += len(part)
+        return counts
+
+    # --- reads -------------------------------------------------------------------------
+    def account(self, member_id: str) -> dict[str, Any]:
+        """Balance, what is about to expire, and tier status with progress to the next tier."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            program = self._program(conn)
+            book = repo.load_book(conn, program, [member_id], now=now, lock=False)
+            acc = book.account(member_id)
+            overdue = {
+                currency: sum(
+                    lot.remaining
+                    for lot in acc.lots
+                    if lot.currency == currency and lot.expires_at and lot.expires_at <= now
+                )
+                for currency in (book.spendable, book.qualifying)
+            }
+            soon = book.expiring(member_id, now, program.expiry.notify_days)
+            qualifying = acc.balance(book.qualifying) - overdue[book.qualifying]
+            return {
+                "member_id": member_id,
+                "program": {"name": program.name, "version": program.version},
+                "currency": book.spendable,
+                # Lots past their date until the daily run expires them are not spendable.
+                "balance": acc.balance(book.spendable) - overdue[book.spendable],
+                "pending_expiry": overdue[book.spendable],
+                "expiring_soon": [
+                    {"lot_id": lot.lot_id, "points": lot.remaining, "expires_at": lot.expires_at}
+                    for lot in soon
+                ],
+                "qualifying": {"currency": book.qualifying, "balance": qualifying},
+                "tier": {
+                    **progress(program, tier=acc.tier.tier, qualifying=qualifying),
+                    "since": acc.tier.since,
+                    "grace_until": acc.tier.grace_until,
+                },
+            }
+
+    def history(self, member_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest entries first, each with its postings and the rules that made it."""
+        with self.engine.connect() as conn:
+            program = self._program(conn)
+            ids = [
+                entry_id
+                for (entry_id,) in conn.execute(
+                    select(t.ledger_entries.c.entry_id)
+                    .where(t.ledger_entries.c.member_id == member_id)
+                    .order_by(
+                        t.ledger_entries.c.occurred_at.desc(), t.ledger_entries.c.entry_id.desc()
+                    )
+                    .limit(limit)
+                )
+            ]
+            out = []
+            for entry_id in ids:
+                entry = repo.load_entry(conn, entry_id)
+                assert entry is not None
+                out.append(entry_view(entry, program))
+            return out
+
+    def check(self) -> list[str]:
+        """Problems found by re-deriving every projection from the postings (empty: none)."""
+        with self.engine.connect() as conn:
+            return check_ledger(conn)
+
+
+def redeem_in_book(
+    book: Book,
+    *,
+    member_id: str,
+    reward_id: str,
+    quantity: int,
+    key: str,
+    at: datetime,
+    taken: dict[str, int],
+    actor: str = "system",
+    request: str = "",
+    refuse: bool = False,
+) -> Entry:
+    """Price a reward and burn it; ``refuse`` records a refusal instead of raising."""
+    from nextbest.errors import InsufficientPoints
+
+    program = book.program
+    reward = program.reward(reward_id)
+    problem: str | None = None
+    if reward is None:
+        problem = f"unknown reward {reward_id!r}; known: {', '.join(r.id for r in program.rewards)}"
+    elif reward.tiers and book.account(member_id).tier.tier not in reward.tiers:
+        problem = (
+            f"reward {reward_id!r} is for tiers {', '.join(reward.tiers)}; member is "
+            f"{book.account(member_id).tier.tier or 'in no tier'}"
+        )
+    elif (
+        reward.stock is not None
+        and taken.get(reward_id, 0) + book.stock_used.get(reward_id, 0) + quantity > reward.stock
+    ):
+        problem = f"reward {reward_id!r} is out of stock"
+    if problem is not None:
+        if refuse:
+            return book.refuse(
+                member_id=member_id,
+                key=key,
+                at=at,
+                reference=reward_id,
+                detail={"reward_id": reward_id, "quantity": quantity, "reason": problem},
+            )
+        raise (NotFound(problem) if reward is None else Conflict(problem))
+    assert reward is not None
+    points = reward.points * quantity
+    try:
+        entry = book.debit(
+            member_id=member_id,
+            key=key,
+            at=at,
+            points=points,
+            kind="burn",
+            side="redeemed",
+            reference=reward_id,
+            actor=actor,
+            request_hash=request,
+            detail={"reward_id": reward_id, "quantity": quantity, "unit_points": reward.points},
+        )
+    except InsufficientPoints as exc:
+        if not refuse:
+            raise
+        return book.refuse(
+            member_id=member_id,
+            key=key,
+            at=at,
+            reference=reward_id,
+            detail={"reward_id": reward_id, "quantity": quantity, "reason": str(exc)},
+        )
+    book.stock_used[reward_id] = book.stock_used.get(reward_id, 0) + quantity
+    book.messages.append(
+        Message(
+            "reward_redeemed",
+            member_id,
+            at,
+            {
+                "member_id": member_id,
+                "reward_id": reward_id,
+                "quantity": quantity,
+                "points": points,
+                "entry_id": entry.entry_id,
+            },
+        )
+    )
+    return entry
+
+
+def entry_view(entry: Entry, program: Program) -> dict[str, Any]:
+    return {
+        "entry_id": entry.entry_id,
+        "idempotency_key": entry.idempotency_key,
+        "kind": entry.kind,
+        "member_id": entry.member_id,
+        "occurred_at": entry.at,
+        "points": entry.points(program.points.spendable),
+        "qualifying": entry.points(program.points.qualifying),
+        "program_version": entry.program_version,
+        "reference": entry.reference,
+        "reverses": entry.reverses,
+        "actor": entry.actor,
+        "reason": entry.reason,
+        "detail": entry.detail,
+        "postings": [
+            {"account": p.account, "currency": p.currency, "amount": p.amount, "lot_id": p.lot_id}
+            for p in entry.postings
+        ],
+    }
+
+
+def _sent_notices(conn: Connection, members: list[str]) -> set[str]:
+    """Lots whose expiring-soon notice is already in the outbox."""
+    rows = conn.execute(
+        select(t.outbox.c.payload)
+        .where(t.outbox.c.topic == "points_expiring")
+        .where(t.outbox.c.member_id.in_(members))
+    )
+    return {orjson.loads(payload)["lot_id"] for (payload,) in rows}
+
+
+def check_ledger(conn: Connection) -> list[str]:
+    """Every entry balances; each projection equals its postings; lots add up to balances."""
+    problems: list[str] = []
+    for entry_id, currency, total in conn.execute(
+        select(
+            t.ledger_postings.c.entry_id,
+            t.ledger_postings.c.currency,
+            func.sum(t.ledger_postings.c.amount),
+        )
+        .group_by(t.ledger_postings.c.entry_id, t.ledger_postings.c.currency)
+        .having(func.sum(t.ledger_postings.c.amount) != 0)
+    ):
+        problems.append(f"entry {entry_id} does not balance in {currency}: {total:+d}")
+    posted = {
+        (m, c): int(s)
+        for m, c, s in conn.execute(
+            select(
+                t.ledger_postings.c.member_id,
+                t.ledger_postings.c.currency,
+                func.sum(t.ledger_postings.c.amount),
+            )
+            .where(t.ledger_postings.c.member_id.is_not(None))
+            .group_by(t.ledger_postings.c.member_id, t.ledger_postings.c.currency)
+        )
+    }
+    projected = {
+        (m, c): b
+        for m, c, b in conn.execute(
+            select(
+                t.ledger_accounts.c.member_id,
+                t.ledger_accounts.c.currency,
+                t.ledger_accounts.c.balance,
+            )
+        )
+    }
+    for key in sorted(set(posted) | set(projected)):
+        if posted.get(key, 0) != projected.get(key, 0):
+            problems.append(
+                f"account {key[0]} {key[1]}: balance {projected.get(key, 0)} but postings sum "
+                f"to {posted.get(key, 0)}"
+            )
+    lots = {
+        (m, c): int(s)
+        for m, c, s in conn.execute(
+            select(
+                t.ledger_lots.c.member_id,
+                t.ledger_lots.c.currency,
+                func.sum(t.ledger_lots.c.remaining),
+            ).group_by(t.ledger_lots.c.member_id, t.ledger_lots.c.currency)
+        )
+    }
+    unlotted = {
+        (m, c): int(s)
+        for m, c, s in conn.execute(
+            select(
+                t.ledger_postings.c.member_id,
+                t.ledger_postings.c.currency,
+                func.sum(t.ledger_postings.c.amount),
+            )
+            .where(t.ledger_postings.c.member_id.is_not(None))
+            .where(t.ledger_postings.c.lot_id.is_(None))
+            .group_by(t.ledger_postings.c.member_id, t.ledger_postings.c.currency)
+        )
+    }
+    for key in sorted(set(posted) | set(lots)):
+        if lots.get(key, 0) + unlotted.get(key, 0) != posted.get(key, 0):
+            problems.append(
+                f"account {key[0]} {key[1]}: lots hold {lots.get(key, 0)} and unlotted postings "
+                f"{unlotted.get(key, 0)}, but the balance is {posted.get(key, 0)}"
+            )
+    negative = conn.execute(select(func.count()).where(t.ledger_lots.c.remaining < 0)).scalar()
+    if negative:
+        problems.append(f"{negative} lots hold a negative remainder")
+    return problems
