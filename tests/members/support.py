@@ -13,7 +13,7 @@ from nextbest.store import tables as t
 
 
 def snapshot(engine: Engine, prefix: str) -> dict[str, Any]:
-    """Members, identifiers, event owners and profile states of one test's data."""
+    """Members, identifiers, event owners, profile states and points of one test's data."""
     with engine.connect() as conn:
         keys = conn.execute(
             sa.select(
@@ -32,6 +32,18 @@ def snapshot(engine: Engine, prefix: str) -> dict[str, Any]:
                 t.events.c.event_id.like(f"{prefix}%")
             )
         ).all()
+        points = conn.execute(
+            sa.select(
+                t.ledger_accounts.c.member_id,
+                t.ledger_accounts.c.currency,
+                t.ledger_accounts.c.balance,
+            ).where(t.ledger_accounts.c.member_id.in_(all_members))
+        ).all()
+        lots = conn.execute(
+            sa.select(
+                t.ledger_lots.c.lot_id, t.ledger_lots.c.member_id, t.ledger_lots.c.remaining
+            ).where(t.ledger_lots.c.member_id.in_(all_members))
+        ).all()
         profiles = conn.execute(
             sa.select(t.profiles.c.member_id, t.profiles.c.state).where(
                 t.profiles.c.member_id.in_(all_members)
@@ -44,4 +56,7 @@ def snapshot(engine: Engine, prefix: str) -> dict[str, Any]:
         ),
         "events": sorted((e, m) for e, m in events),
         "profiles": {m: orjson.loads(s) for m, s in profiles},
+        # Points: non-zero balances and who holds each lot with what left in it.
+        "points": sorted((m, c, b) for m, c, b in points if b),
+        "lots": sorted((lot, m, left) for lot, m, left in lots if left),
     }

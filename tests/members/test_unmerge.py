@@ -21,6 +21,7 @@ from nextbest.members.unmerge import unmerge
 from nextbest.store import audit
 from nextbest.store.engine import graph_transaction
 from tests.ingest.test_pipeline import records
+from tests.ledger.support import apply_program
 from tests.members.support import snapshot
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -105,6 +106,7 @@ def test_unmerge_restores_the_state_before_the_merge(
     rows: list[tuple[int, int, str, list[str]]],
     pair: tuple[int, int],
 ) -> None:
+    apply_program(engine)  # points follow the merge and come back with the unmerge
     prefix = f"u{next(_run)}x"
     # Both persons of the pair appear at least once.
     rows = [(pair[0], 300, "app_open", ["email"]), (pair[1], 301, "purchase", ["pos_card"]), *rows]
@@ -208,3 +210,36 @@ def test_a_merge_proven_by_events_needs_the_bridge_blocked(
     report = unmerge(engine, settings, member_id=merged[0], actor="t", block=["pos_card:BRCARD"])
     assert report.blocked == ["pos_card:BRCARD"]
     assert len(report.groups) == 2
+
+
+def test_points_follow_a_merge_and_go_back_with_the_unmerge(
+    engine: Engine, settings: Settings
+) -> None:
+    from nextbest.ledger.service import Ledger
+
+    apply_program(engine)
+    ann = {"email": "pts-ann@x.co"}
+    bob = {"pos_card": "pts-card-b"}
+    rows = [event("pts", 1, 0, "purchase", ann), event("pts", 2, 1, "purchase", bob)]
+    Ingestor(engine, settings).ingest_records(records(rows), origin="test")
+    a, b = member_of(engine, "pts", 0, ["email"]), None
+    with engine.connect() as conn:
+        a = conn.execute(
+            text("SELECT member_id FROM identifiers WHERE key = 'email:pts-ann@x.co'")
+        ).scalar_one()
+        b = conn.execute(
+            text("SELECT member_id FROM identifiers WHERE key = 'pos_card:PTS-CARD-B'")
+        ).scalar_one()
+    led = Ledger(engine, clock=lambda: T0 + timedelta(days=1))
+    before = {m: led.account(m)["balance"] for m in (a, b)}
+    assert all(before.values())
+    with graph_transaction(engine) as conn:
+        survivor, merged = merge_members(
+            conn, a, b, kind="manual", evidence=Evidence(reason="test"), actor="t", now=T0
+        )
+    assert led.account(survivor)["balance"] == sum(before.values())
+    assert led.account(merged)["balance"] == 0
+    report = unmerge(engine, settings, member_id=merged, actor="t", reason="two people")
+    assert report.points_moved == {merged: before[merged]}
+    assert {m: led.account(m)["balance"] for m in (a, b)} == before
+    assert led.check() == []

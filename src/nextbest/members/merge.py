@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert
 
 from nextbest.errors import Conflict, NotFound
 from nextbest.identity.repository import current_member, first_seen, fold_members
+from nextbest.ledger.members import follow_merge
 from nextbest.profiles.repository import delete_states, load_states, save_states
 from nextbest.store import audit
 from nextbest.store import tables as t
@@ -108,6 +109,9 @@ def merge_members(
             state.merge(states[merged][1])
         save_states(conn, {survivor: (version + 1, state)}, now=now)
         delete_states(conn, {merged})
+    points = follow_merge(
+        conn, merged=merged, survivor=survivor, at=now, reason=f"{kind} merge", actor=actor
+    )
     audit.record(
         conn,
         actor=actor,
@@ -119,6 +123,7 @@ def merge_members(
             "kind": kind,
             **explanation,
             "probability": evidence.probability,
+            "points_moved": points,
         },
         at=now,
     )

@@ -24,6 +24,7 @@ from nextbest.errors import Conflict, NotFound
 from nextbest.events import EVENT_ADAPTER
 from nextbest.identity.graph import Sighting, member_id_for, resolve
 from nextbest.identity.repository import as_utc, current_member
+from nextbest.ledger.members import follow_unmerge
 from nextbest.profiles.repository import delete_states, save_states
 from nextbest.profiles.state import Facts, ProfileState, facts_of
 from nextbest.store import audit
@@ -43,6 +44,7 @@ class UnmergeReport:
     events_moved: int = 0
     profiles_rebuilt: int = 0
     blocked: list[str] = field(default_factory=list)
+    points_moved: dict[str, int] = field(default_factory=dict)  # new owner -> points
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class UnmergeReport:
             "events_moved": self.events_moved,
             "profiles_rebuilt": self.profiles_rebuilt,
             "blocked": self.blocked,
+            "points_moved": self.points_moved,
         }
 
 
@@ -164,8 +167,10 @@ def unmerge(
         states: dict[str, ProfileState] = {s: ProfileState() for s in report.groups}
         earliest: dict[str, datetime] = {}
         moves = []
+        event_owner: dict[str, str] = {}
         for e in events.values():
             target = survivor_of_root[uf.find(res.event_member[e.event_id] or top_home)]
+            event_owner[e.event_id] = target
             if owner.get(e.member_id) != target:
                 moves.append((target, e.event_id))
             states[target].apply(e.facts)
@@ -184,6 +189,16 @@ def unmerge(
         save_states(conn, {m: (version, s) for m, s in states.items() if s.event_count}, now=now)
         report.profiles_rebuilt = len(states)
 
+        report.points_moved = follow_unmerge(
+            conn,
+            group=group,
+            event_owner=event_owner,
+            member_owner=owner,
+            at=now,
+            reason=f"unmerge of merge {merge.merge_id}: {reason}",
+            actor=actor,
+            merge_id=merge.merge_id,
+        )
         conn.execute(
             update(t.member_merges)
             .where(t.member_merges.c.merge_id == merge.merge_id)
@@ -205,6 +220,7 @@ def unmerge(
                 "identifiers_moved": report.identifiers_moved,
                 "events_moved": report.events_moved,
                 "blocked": report.blocked,
+                "points_moved": report.points_moved,
             },
             at=now,
         )
