@@ -26,9 +26,15 @@ from nextbest.config import Settings
 from nextbest.identity.quality import identity_quality
 from nextbest.ingest.records import IngestReport
 from nextbest.ingest.service import ingest_file
+from nextbest.ledger.liability_chart import write_liability_chart
+from nextbest.ledger.program import parse_program
+from nextbest.ledger.reporting import lot_flows, run_liability
+from nextbest.ledger.repository import active_program, save_program
+from nextbest.ledger.service import Ledger, check_ledger
 from nextbest.members.link import LinkRun, link_members
 from nextbest.members.quality import merge_quality
 from nextbest.sim import SimConfig, simulate_to_dir
+from nextbest.store.engine import write_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,8 @@ class DemoResult:
     audit: AuditReport | None = None
     audit_html: Path | None = None
     identity_before_link: dict[str, Any] | None = None  # the deterministic graph's scores
+    points: dict[str, Any] | None = None  # the ledger: totals, tiers, liability, backtest
+    liability_chart: Path | None = None
 
 
 def ensure_simulation(config: SimConfig, sim_dir: Path) -> tuple[bool, float]:
@@ -68,6 +76,7 @@ def run_demo(
 ) -> DemoResult:
     sim_dir = settings.data_dir / "sim"
     simulated, sim_seconds = ensure_simulation(config, sim_dir)
+    ensure_program(engine, DEMO_PROGRAM)  # before ingesting: purchases earn as they arrive
     total = IngestReport()
     started = time.perf_counter()
     parts = sorted((sim_dir / "events").glob("events-*.parquet"))
@@ -87,6 +96,10 @@ def run_demo(
     html = settings.data_dir / "audit.html"
     html.write_text(render_html(report), encoding="utf-8")
     summary = summarise(engine, truth) if link is not None else before
+    end = datetime.combine(config.end, dt_time(), UTC)
+    Ledger(engine, clock=lambda: end).run_due(as_of=end)  # the daily job, on the last day
+    chart = settings.data_dir / "liability.png"
+    points = points_summary(engine, as_of=end, chart=chart)
     return DemoResult(
         sim_dir=sim_dir,
         simulated=simulated,
@@ -98,7 +111,63 @@ def run_demo(
         audit=report,
         audit_html=html,
         identity_before_link=before.get("identity") if link is not None else None,
+        points=points,
+        liability_chart=chart,
     )
+
+
+DEMO_PROGRAM = Path(__file__).parent / "ledger" / "programs" / "bean_and_bake.yaml"
+
+
+def ensure_program(engine: Engine, path: Path) -> None:
+    """Apply the demo program unless a program is already active (the user's own wins)."""
+    with write_transaction(engine) as conn:
+        if active_program(conn) is None:
+            source = path.read_text(encoding="utf-8")
+            save_program(
+                conn,
+                parse_program(source, source=str(path)),
+                source=source,
+                actor="demo",
+                now=datetime.now(UTC),
+            )
+
+
+def points_summary(engine: Engine, *, as_of: datetime, chart: Path) -> dict[str, Any]:
+    """What the ledger holds after the demo: movements, tiers, liability, breakage backtest."""
+    with engine.connect() as conn:
+        program = active_program(conn)
+        assert program is not None
+        moved: dict[str, Any] = dict(
+            conn.exec_driver_sql(
+                "SELECT kind, -SUM(points) FROM ledger_entries GROUP BY kind"
+            ).all()
+        )
+        refused = conn.exec_driver_sql(
+            "SELECT count(*) FROM ledger_entries WHERE kind = 'refused'"
+        ).scalar_one()
+        tiers: dict[Any, Any] = dict(
+            conn.exec_driver_sql(
+                "SELECT tier, count(*) FROM ledger_tiers GROUP BY tier ORDER BY 2 DESC"
+            ).all()
+        )
+        problems = check_ledger(conn)
+        lots = lot_flows(conn, program)
+    run = run_liability(lots, program, as_of=as_of)
+    write_liability_chart(run.report, chart, model=run.model)
+    return {
+        "program": f"{program.name} ({program.version})",
+        "currency": program.points.spendable,
+        "earned": -int(moved.get("earn", 0) or 0),
+        "redeemed": int(moved.get("burn", 0) or 0),
+        "expired": int(moved.get("expire", 0) or 0),
+        "clawed_back": int(moved.get("clawback", 0) or 0),
+        "refused_redemptions": int(refused),
+        "tiers": {str(k): int(v) for k, v in tiers.items()},
+        "ledger_balances": not problems,
+        "liability": run.to_dict(),
+        "as_of": as_of.date().isoformat(),
+    }
 
 
 def _stored_events(engine: Engine) -> int:

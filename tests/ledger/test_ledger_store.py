@@ -199,3 +199,32 @@ def test_refused_redemption_events_are_kept_with_their_reason(
     assert "has 60 pts, needs 100" in history[0]["detail"]["reason"]
     assert len(outbox(engine, "redemption_refused")) == 1
     assert balances(engine)[(member, "pts")] == 60
+
+
+def test_reversing_a_burn_after_its_lot_expired_gives_a_fresh_lot(
+    engine: Engine, settings: Settings
+) -> None:
+    apply_program(engine, SIMPLE)
+    member = one_member(engine, settings, [purchase(1, total=150.0)])
+    burn = ledger(engine, at(10)).redeem(member_id=member, reward_id="coffee", idempotency_key="b")
+    ledger(engine, at(200)).run_due()  # the lot's other 50 expire
+    back = ledger(engine, at(210)).reverse(
+        entry_id=burn["entry_id"], reason="late fix", idempotency_key="r", actor="ops"
+    )
+    assert back["points"] == 100
+    (lot,) = {p["lot_id"] for p in back["postings"] if p["account"].startswith("member:")}
+    assert lot.startswith(back["entry_id"])  # a new lot, not the expired one reopened
+    assert ledger(engine, at(211)).run_due()["expired_points"] == 0
+    assert ledger(engine, at(211)).account(member)["balance"] == 100
+    later = ledger(engine, at(400))
+    assert later.run_due()["expired_points"] == 100  # six months after the reversal
+    assert later.check() == []
+
+
+def test_client_keys_cannot_take_the_ledgers_own(engine: Engine, settings: Settings) -> None:
+    apply_program(engine, SIMPLE)
+    member = one_member(engine, settings, [purchase(1, total=150.0)])
+    led = ledger(engine, at(1))
+    led.adjust(member_id=member, points=5, reason="x", idempotency_key="earn:p2", actor="t")
+    Ingestor(engine, settings).ingest_records(records([purchase(2, total=20.0)]), origin="t")
+    assert led.account(member)["balance"] == 150 + 5 + 20

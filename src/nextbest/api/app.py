@@ -15,10 +15,11 @@ from sqlalchemy import Engine
 import nextbest
 from nextbest.api import problems
 from nextbest.api.keys_store import KeyCache
-from nextbest.api.routes import events, health, identity, members
+from nextbest.api.routes import events, health, identity, ledger, members
 from nextbest.config import Settings
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
+from nextbest.ledger.service import Ledger
 from nextbest.store.engine import make_engine
 
 KEY_CACHE_TTL_SECONDS = 10.0
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     # files (`nextbest ingest compact-history` merges small ones).
     history = EventHistory(settings.event_history_dir, buffer_rows=HISTORY_BUFFER_ROWS)
     app.state.ingestor = Ingestor(db, settings, history=history)
+    app.state.ledger = Ledger(db)
     # SQLite admits one writer; queueing our own threads on a lock is cheaper than letting
     # them poll SQLite's busy handler, which sleeps in steps of up to 100 ms.
     app.state.write_lock = threading.Lock() if db.dialect.name == "sqlite" else nullcontext()
@@ -64,6 +66,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(members.router)
     app.include_router(identity.router)
+    app.include_router(ledger.router)
     return app
 
 

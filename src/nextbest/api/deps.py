@@ -5,13 +5,18 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 
 from nextbest.api.keys_store import ApiKey
+from nextbest.api.problems import InvalidHeader
 from nextbest.api.security import require_scope
 from nextbest.config import Settings
 from nextbest.ingest.pipeline import Ingestor
+from nextbest.ledger.service import Ledger
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
 
 
 async def _settings(request: Request) -> Settings:
@@ -29,6 +34,33 @@ async def _ingestor(request: Request) -> Ingestor:
     return ingestor
 
 
+async def _ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+async def _idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="Required: a retry with the same key and body does nothing twice.",
+        ),
+    ] = None,
+) -> str:
+    """The write's idempotency key; missing or malformed is a 400 naming the header."""
+    if key is None or not key.strip():
+        raise InvalidHeader(
+            IDEMPOTENCY_HEADER, "this write needs the header, so a retry cannot apply it twice"
+        )
+    key = key.strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise InvalidHeader(
+            IDEMPOTENCY_HEADER, f"{len(key)} characters; at most {IDEMPOTENCY_KEY_MAX}"
+        )
+    return key
+
+
 async def _write_lock(request: Request) -> AbstractContextManager[Any]:
     lock: AbstractContextManager[Any] = request.app.state.write_lock
     return lock
@@ -42,6 +74,8 @@ async def _raw_body(request: Request) -> bytes:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
+LedgerDep = Annotated[Ledger, Depends(_ledger)]
+IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
 RawBody = Annotated[bytes, Depends(_raw_body)]
 WriteLock = Annotated[AbstractContextManager[Any], Depends(_write_lock)]
 

@@ -21,7 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nextbest.errors import (
     Conflict,
     Forbidden,
+    InsufficientPoints,
     InvalidEvent,
+    InvalidRequest,
     NextbestError,
     NotFound,
     Unauthorized,
@@ -63,6 +65,15 @@ class ServiceUnavailable(NextbestError):
     """A dependency (the database) did not answer."""
 
 
+class InvalidHeader(NextbestError):
+    """A header the operation needs is missing or malformed (e.g. ``Idempotency-Key``)."""
+
+    def __init__(self, header: str, reason: str) -> None:
+        self.header = header
+        self.reason = reason
+        super().__init__(f"{header}: {reason}")
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     status: int
@@ -70,13 +81,18 @@ class Problem:
     title: str
 
 
-# THE table. Lookup walks the exception's MRO, so the most specific class wins.
+# THE table. Lookup walks the exception's MRO, so the most specific class wins (e.g.
+# ``nextbest.ledger.service.NoProgram`` is a ``NotFound``: 404). Where classes share a
+# status, the OpenAPI description of that status is the title of the last one listed.
 PROBLEMS: dict[type[Exception], Problem] = {
     Unauthorized: Problem(401, "unauthorized", "Missing or invalid API key"),
     Forbidden: Problem(403, "forbidden", "API key lacks the required scope"),
     NotFound: Problem(404, "not-found", "Not found"),
+    InsufficientPoints: Problem(409, "insufficient-points", "Insufficient points"),
     Conflict: Problem(409, "conflict", "Conflict with the current state"),
     InvalidEvent: Problem(400, "invalid-request", "The request body cannot be read"),
+    InvalidHeader: Problem(400, "invalid-header", "A required header is missing or invalid"),
+    InvalidRequest: Problem(422, "unprocessable", "The request can never succeed as sent"),
     BatchRejected: Problem(422, "all-rejected", "Every event was rejected"),
     ServiceUnavailable: Problem(503, "unavailable", "A dependency is unavailable"),
     RequestValidationError: Problem(422, "validation", "The request is not valid"),
@@ -101,12 +117,14 @@ def problem_response(
     errors: Sequence[dict[str, Any]] | None = None,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> ProblemResponse:
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + problem.slug,
         "title": problem.title,
         "status": problem.status,
         "detail": detail,
+        **(extensions or {}),
     }
     if instance:
         body["instance"] = instance
@@ -130,6 +148,20 @@ def _errors_of(exc: Exception) -> list[dict[str, Any]] | None:
         return exc.errors
     if isinstance(exc, InvalidEvent):
         return [{"location": exc.record, "field": exc.field, "reason": exc.reason}]
+    if isinstance(exc, InvalidHeader):
+        return [{"location": "header", "field": exc.header, "reason": exc.reason}]
+    return None
+
+
+def _extensions_of(exc: Exception) -> dict[str, Any] | None:
+    """Problem members beyond RFC 9457's own, for clients to act on without parsing text."""
+    if isinstance(exc, InsufficientPoints):
+        return {
+            "member_id": exc.member_id,
+            "currency": exc.currency,
+            "available": exc.available,
+            "needed": exc.needed,
+        }
     return None
 
 
@@ -146,6 +178,7 @@ async def _handle_known(request: Request, exc: Exception) -> ProblemResponse:
         detail=_detail_of(exc),
         errors=_errors_of(exc),
         instance=request.url.path,
+        extensions=_extensions_of(exc),
     )
 
 

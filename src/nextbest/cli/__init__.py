@@ -8,12 +8,16 @@ from nextbest.cli import (
     audit,
     bench,
     bench_identity,
+    bench_ledger,
     db,
     demo,
     identity,
     ingest,
     keys,
+    ledger,
+    liability,
     linking,
+    program,
     serve,
     sim,
     stream,
@@ -29,10 +33,14 @@ ingest.app.command("stream")(stream.ingest_stream)
 identity.app.command("link")(linking.link)
 identity.app.command("dedupe")(linking.dedupe)
 bench.app.command("identity")(bench_identity.bench_identity)
+bench.app.command("ledger")(bench_ledger.bench_ledger)
+ledger.app.command("liability")(liability.liability)
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(identity.app, name="identity")
 app.add_typer(keys.app, name="keys")
+app.add_typer(program.app, name="program")
+app.add_typer(ledger.app, name="ledger")
 app.add_typer(bench.app, name="bench")
 app.command("simulate")(sim.simulate)
 app.command("serve")(serve.serve)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import typer
@@ -14,6 +15,55 @@ from rich.table import Table
 
 from nextbest.config import Settings
 from nextbest.store.engine import make_engine, upgrade
+
+
+def _points_rows(points: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if points is None:
+        return []
+    cur = points["currency"]
+    rows = [
+        ("loyalty program", points["program"]),
+        (
+            f"{cur} earned / redeemed",
+            f"{points['earned']:,} / {points['redeemed']:,} "
+            f"({points['refused_redemptions']:,} redemptions refused: not enough {cur})",
+        ),
+        (
+            f"{cur} expired / clawed back by returns",
+            f"{points['expired']:,} / {points['clawed_back']:,}",
+        ),
+        ("members by tier", ", ".join(f"{k} {v:,}" for k, v in points["tiers"].items())),
+        (
+            "ledger balances (postings = balances = lots)",
+            "yes" if points["ledger_balances"] else "NO",
+        ),
+    ]
+    total = points["liability"]["total"]
+    share = total.get("breakage_share")
+    rows.append(
+        (
+            f"outstanding {cur}, liability",
+            f"{total['points']:,} {cur}, {total['gross_liability']:,.2f} gross, "
+            + (
+                f"{total['net_liability']:,.2f} net of {share:.1%} expected breakage"
+                if share is not None
+                else "no breakage model"
+            ),
+        )
+    )
+    backtest = points["liability"].get("backtest")
+    if backtest:
+        rows.append(
+            (
+                "breakage backtest",
+                f"from {backtest['cutoff'][:10]}: predicted {backtest['predicted_share']:.1%}, "
+                f"actual {backtest['actual_share']:.1%}, error {backtest['abs_error_pp']:.2f} pp "
+                f"over {backtest['points_evaluated']:,} {cur}",
+            )
+        )
+    for problem in points["liability"].get("problems", []):
+        rows.append(("breakage note", problem))
+    return rows
 
 
 def demo(
@@ -106,9 +156,15 @@ def demo(
                     f"{q['merges_correct']:,} of {q['merges']:,} correct",
                 )
             )
+    rows += _points_rows(result.points)
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    if result.liability_chart is not None and result.points is not None:
+        console.print(
+            f"points liability: nextbest ledger liability --as-of {result.points['as_of']}; "
+            f"chart: {result.liability_chart}"
+        )
     if result.audit is not None:
         console.print("[bold]data readiness: what to fix first[/]")
         for i, fix in enumerate(result.audit.fixes[:3], 1):

@@ -407,7 +407,9 @@ class Book:
                 lot.remaining = 0
                 if lot.lot_id not in self.new_lots:
                     self.changed_lots[lot.lot_id] = lot
-            key = f"expire:{member_id}:{currency}:{when.isoformat()}"
+            names = ",".join(sorted(lot.lot_id for lot in lots))
+            digest = hashlib.sha256(names.encode()).hexdigest()[:12]
+            key = f"expire:{member_id}:{currency}:{when.isoformat()}:{digest}"
             side = "expired" if currency == self.spendable else "aged"
             out.append(
                 self._record(
@@ -452,19 +454,29 @@ class Book:
     ) -> Entry:
         """Reverse an entry: debits go back into the lots they came from, credits are taken."""
         postings: list[Posting] = []
+        lapsed: dict[tuple[str, str], int] = {}  # points whose lot expired meanwhile
         for p in original.postings:
             if p.member_id is None:
                 continue
             acc = self.account(p.member_id)
             if p.amount < 0:  # points left a lot: put them back
-                if p.lot_id is not None:
-                    lot = next((x for x in acc.lots if x.lot_id == p.lot_id), None)
+                lot_id = p.lot_id
+                if lot_id is not None:
+                    lot = next((x for x in acc.lots if x.lot_id == lot_id), None)
                     if lot is None:
-                        raise Conflict(f"lot {p.lot_id} of {original.entry_id} is gone")
-                    lot.remaining -= p.amount
-                    if lot.lot_id not in self.new_lots:
-                        self.changed_lots[lot.lot_id] = lot
-                postings.append(Posting(p.account, p.member_id, p.currency, -p.amount, p.lot_id))
+                        raise Conflict(f"lot {lot_id} of {original.entry_id} is gone")
+                    if lot.expires_at is not None and lot.expires_at <= at:
+                        # Its lot has expired since: the points come back as a new lot
+                        # with a fresh expiry rather than reopening an expired one.
+                        lapsed[(p.member_id, p.currency)] = (
+                            lapsed.get((p.member_id, p.currency), 0) - p.amount
+                        )
+                        continue
+                    else:
+                        lot.remaining -= p.amount
+                        if lot.lot_id not in self.new_lots:
+                            self.changed_lots[lot.lot_id] = lot
+                postings.append(Posting(p.account, p.member_id, p.currency, -p.amount, lot_id))
             elif p.amount > 0:  # points arrived: take them back from that lot first
                 lot = next((x for x in acc.lots if x.lot_id == p.lot_id), None)
                 have = lot.remaining if lot is not None else 0
@@ -483,6 +495,18 @@ class Book:
                 short = p.amount - sum(take for _, take in taken)
                 if short:
                     postings.append(Posting(p.account, p.member_id, p.currency, -short, None))
+        for (member, currency), points in sorted(lapsed.items()):
+            lot = self._credit_lot(
+                self.account(member),
+                currency=currency,
+                entry_id=entry_id_for(key),
+                at=at,
+                points=points,
+                expires_at=self._expiry_of(currency, at),
+            )
+            postings.append(
+                Posting(member_account(member, currency), member, currency, points, lot.lot_id)
+            )
         for p in original.postings:
             if p.member_id is None:
                 postings.append(Posting(p.account, None, p.currency, -p.amount, None))
@@ -579,6 +603,11 @@ class Book:
         self.retier(src, at)
         self.retier(dst, at)
         return entry
+
+    def _expiry_of(self, currency: str, at: datetime) -> datetime | None:
+        if currency == self.qualifying:
+            return self.program.qualifying_expiry(at)
+        return self.program.lot_expiry(at)
 
     def retier(self, acc: Account, at: datetime) -> TierChange | None:
         status, change = evaluate_tier(

@@ -122,7 +122,11 @@ def _apply(
     spent = repo.promotion_spent(conn, program)
     returns = [f[3][0] for f, _ in todo if f[0] == "purchase_returned"]
     orders = _orders(conn, returns)
-    rewards = {f[3][0] for f, _ in todo if f[0] == "reward_redeemed" and program.reward(f[3][0])}
+    rewards = {
+        f[3][0]
+        for f, _ in todo
+        if f[0] == "reward_redeemed" and (r := program.reward(f[3][0])) and r.stock is not None
+    }
     taken = repo.reward_taken(conn, rewards)
 
     for fact, member in todo:

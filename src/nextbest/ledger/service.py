@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import IntegrityError
 
 from nextbest.errors import Conflict, InvalidRequest, NotFound
 from nextbest.ledger import repository as repo
@@ -24,6 +25,9 @@ from nextbest.store import tables as t
 from nextbest.store.engine import write_transaction
 
 REVERSIBLE = ("earn", "burn", "adjust", "clawback")
+# Callers' idempotency keys live in a namespace of their own: a till cannot pre-empt the
+# keys the ledger derives itself (``earn:<event id>``, ``expire:…``, ``merge:…``).
+CLIENT = "request:"
 
 
 def request_hash(**fields: Any) -> str:
@@ -56,10 +60,23 @@ class Ledger:
             return None
         entry_id, first_hash = found
         if first_hash != digest:
-            raise Conflict(f"idempotency key {key!r} was used for a different request")
+            raise Conflict(
+                f"idempotency key {key.removeprefix(CLIENT)!r} was used for a different request"
+            )
         entry = repo.load_entry(conn, entry_id)
         assert entry is not None
         return {**entry_view(entry, self._program(conn)), "replayed": True}
+
+    def _once(self, key: str, digest: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``work``; when a concurrent first call with the same key won, replay it."""
+        try:
+            return work()
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                done = self._replay(conn, key, digest)
+            if done is None:
+                raise
+            return done
 
     def _commit(self, conn: Connection, book: Book, now: datetime, entry: Entry) -> dict[str, Any]:
         repo.save_book(conn, book, now=now)
@@ -78,25 +95,33 @@ class Ledger:
         """Burn the points of a reward; its postings, balance, stock and outbox commit together."""
         now = self.clock()
         digest = request_hash(op="redeem", member=member_id, reward=reward_id, quantity=quantity)
-        with write_transaction(self.engine) as conn:
-            if (done := self._replay(conn, idempotency_key, digest)) is not None:
-                return done
-            program = self._program(conn)
-            book = repo.load_book(conn, program, [member_id], now=now)
-            book.expire_due(member_id, now)
-            taken = repo.reward_taken(conn, [reward_id]) if program.reward(reward_id) else {}
-            entry = redeem_in_book(
-                book,
-                member_id=member_id,
-                reward_id=reward_id,
-                quantity=quantity,
-                key=idempotency_key,
-                at=now,
-                taken=taken,
-                actor=actor,
-                request=digest,
-            )
-            return self._commit(conn, book, now, entry)
+        key = CLIENT + idempotency_key
+
+        def work() -> dict[str, Any]:
+            with write_transaction(self.engine) as conn:
+                if (done := self._replay(conn, key, digest)) is not None:
+                    return done
+                program = self._program(conn)
+                book = repo.load_book(conn, program, [member_id], now=now)
+                book.expire_due(member_id, now)
+                reward = program.reward(reward_id)
+                # Only rewards with a stock lock a row: others must not queue redemptions.
+                stocked = reward is not None and reward.stock is not None
+                taken = repo.reward_taken(conn, [reward_id]) if stocked else {}
+                entry = redeem_in_book(
+                    book,
+                    member_id=member_id,
+                    reward_id=reward_id,
+                    quantity=quantity,
+                    key=key,
+                    at=now,
+                    taken=taken,
+                    actor=actor,
+                    request=digest,
+                )
+                return self._commit(conn, book, now, entry)
+
+        return self._once(key, digest, work)
 
     def adjust(
         self, *, member_id: str, points: int, reason: str, idempotency_key: str, actor: str
@@ -108,50 +133,55 @@ class Ledger:
             raise InvalidRequest("an adjustment of 0 points changes nothing")
         now = self.clock()
         digest = request_hash(op="adjust", member=member_id, points=points, reason=reason)
-        with write_transaction(self.engine) as conn:
-            if (done := self._replay(conn, idempotency_key, digest)) is not None:
-                return done
-            program = self._program(conn)
-            book = repo.load_book(conn, program, [member_id], now=now)
-            book.expire_due(member_id, now)
-            if points > 0:
-                entry = book.earn(
-                    member_id=member_id,
-                    key=idempotency_key,
-                    at=now,
-                    points=points,
-                    qualifying=0,
-                    reference=None,
-                    detail={"reason": reason},
-                    kind="adjust",
+        key = CLIENT + idempotency_key
+
+        def work() -> dict[str, Any]:
+            with write_transaction(self.engine) as conn:
+                if (done := self._replay(conn, key, digest)) is not None:
+                    return done
+                program = self._program(conn)
+                book = repo.load_book(conn, program, [member_id], now=now)
+                book.expire_due(member_id, now)
+                if points > 0:
+                    entry = book.earn(
+                        member_id=member_id,
+                        key=key,
+                        at=now,
+                        points=points,
+                        qualifying=0,
+                        reference=None,
+                        detail={"reason": reason},
+                        kind="adjust",
+                        actor=actor,
+                        reason=reason,
+                        request_hash=digest,
+                    )
+                else:
+                    entry = book.debit(
+                        member_id=member_id,
+                        key=key,
+                        at=now,
+                        points=-points,
+                        kind="adjust",
+                        side="adjustments",
+                        reference=None,
+                        detail={"reason": reason},
+                        actor=actor,
+                        reason=reason,
+                        allow_negative=program.returns.allow_negative,
+                        request_hash=digest,
+                    )
+                audit.record(
+                    conn,
                     actor=actor,
-                    reason=reason,
-                    request_hash=digest,
-                )
-            else:
-                entry = book.debit(
-                    member_id=member_id,
-                    key=idempotency_key,
+                    action="ledger_adjust",
+                    subject=member_id,
+                    detail={"points": points, "reason": reason, "entry_id": entry.entry_id},
                     at=now,
-                    points=-points,
-                    kind="adjust",
-                    side="adjustments",
-                    reference=None,
-                    detail={"reason": reason},
-                    actor=actor,
-                    reason=reason,
-                    allow_negative=program.returns.allow_negative,
-                    request_hash=digest,
                 )
-            audit.record(
-                conn,
-                actor=actor,
-                action="ledger_adjust",
-                subject=member_id,
-                detail={"points": points, "reason": reason, "entry_id": entry.entry_id},
-                at=now,
-            )
-            return self._commit(conn, book, now, entry)
+                return self._commit(conn, book, now, entry)
+
+        return self._once(key, digest, work)
 
     def reverse(
         self, *, entry_id: str, reason: str, idempotency_key: str, actor: str
@@ -161,38 +191,47 @@ class Ledger:
             raise InvalidRequest("a reversal needs a reason")
         now = self.clock()
         digest = request_hash(op="reverse", entry=entry_id, reason=reason)
-        with write_transaction(self.engine) as conn:
-            if (done := self._replay(conn, idempotency_key, digest)) is not None:
-                return done
-            program = self._program(conn)
-            original = repo.load_entry(conn, entry_id)
-            if original is None:
-                raise NotFound(f"ledger entry {entry_id!r} does not exist")
-            if original.kind not in REVERSIBLE:
-                known = ", ".join(REVERSIBLE)
-                raise Conflict(f"a {original.kind} entry cannot be reversed; reversible: {known}")
-            if (by := repo.is_reversed(conn, entry_id)) is not None:
-                raise Conflict(f"entry {entry_id} was already reversed by {by}")
-            members = {p.member_id for p in original.postings if p.member_id} | {original.member_id}
-            lots = {p.lot_id for p in original.postings if p.lot_id}
-            book = repo.load_book(conn, program, members, now=now, lots=lots)
-            entry = book.restore(
-                original=original,
-                key=idempotency_key,
-                at=now,
-                actor=actor,
-                reason=reason,
-                request_hash=digest,
-            )
-            audit.record(
-                conn,
-                actor=actor,
-                action="ledger_reverse",
-                subject=original.member_id,
-                detail={"reversed": entry_id, "reason": reason, "entry_id": entry.entry_id},
-                at=now,
-            )
-            return self._commit(conn, book, now, entry)
+        key = CLIENT + idempotency_key
+
+        def work() -> dict[str, Any]:
+            with write_transaction(self.engine) as conn:
+                if (done := self._replay(conn, key, digest)) is not None:
+                    return done
+                program = self._program(conn)
+                original = repo.load_entry(conn, entry_id)
+                if original is None:
+                    raise NotFound(f"ledger entry {entry_id!r} does not exist")
+                if original.kind not in REVERSIBLE:
+                    known = ", ".join(REVERSIBLE)
+                    raise Conflict(
+                        f"a {original.kind} entry cannot be reversed; reversible: {known}"
+                    )
+                if (by := repo.is_reversed(conn, entry_id)) is not None:
+                    raise Conflict(f"entry {entry_id} was already reversed by {by}")
+                members = {p.member_id for p in original.postings if p.member_id} | {
+                    original.member_id
+                }
+                lots = {p.lot_id for p in original.postings if p.lot_id}
+                book = repo.load_book(conn, program, members, now=now, lots=lots)
+                entry = book.restore(
+                    original=original,
+                    key=key,
+                    at=now,
+                    actor=actor,
+                    reason=reason,
+                    request_hash=digest,
+                )
+                audit.record(
+                    conn,
+                    actor=actor,
+                    action="ledger_reverse",
+                    subject=original.member_id,
+                    detail={"reversed": entry_id, "reason": reason, "entry_id": entry.entry_id},
+                    at=now,
+                )
+                return self._commit(conn, book, now, entry)
+
+        return self._once(key, digest, work)
 
     def run_due(self, *, as_of: datetime | None = None, batch: int = 2000) -> dict[str, int]:
         """Expire due lots, re-evaluate tiers, announce points expiring soon (daily job)."""
@@ -408,7 +447,7 @@ def redeem_in_book(
 def entry_view(entry: Entry, program: Program) -> dict[str, Any]:
     return {
         "entry_id": entry.entry_id,
-        "idempotency_key": entry.idempotency_key,
+        "idempotency_key": entry.idempotency_key.removeprefix(CLIENT),
         "kind": entry.kind,
         "member_id": entry.member_id,
         "occurred_at": entry.at,
