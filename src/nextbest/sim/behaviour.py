@@ -17,8 +17,11 @@ from nextbest.sim import activity
 from nextbest.sim.blocks import SCHEMA, Block, sort_by_time, to_table
 from nextbest.sim.population import SLEEPING_DOG
 from nextbest.sim.purchases import line_table, purchases
-from nextbest.sim.sources import World
+from nextbest.sim.redemptions import redemptions
+from nextbest.sim.returns import returns
+from nextbest.sim.sources import ACCOUNTS, World
 from nextbest.sim.timing import WEEKDAY_FACTOR, season, times, weekday
+from nextbest.sim.wallets import Wallets
 
 EFFECT_DAYS = 14
 DUPLICATE_SHARE = 0.06  # members who register a second account during the period
@@ -60,6 +63,7 @@ class Engine:
         self.offer_names: list[str] = ["BDAY"]
         self.pending = SCHEMA.empty_table()
         self.lines_json = line_table(world.catalogue)
+        self.wallets = Wallets(n * len(ACCOUNTS))  # row: account * n + person
         rng = np.random.default_rng([world.config.seed, 3])
         has2 = np.asarray(world.ids.pos_card2.is_valid()) & (pop.signup_kind > 0)
         self.card_reg_day = np.where(
@@ -170,7 +174,7 @@ class Engine:
         bday = self.bday_md[person] == today.month * 100 + today.day
         pct = np.where(bday & (pct == 0), 15.0, pct)
         offer_id = pa.array(self.offer_names).take(pa.array(code))
-        blocks += purchases(
+        orders = purchases(
             world,
             rng,
             day=day,
@@ -178,7 +182,14 @@ class Engine:
             offer_pct=pct,
             offer_id=offer_id,
             lines_json=self.lines_json,
+            card_registered=(self.card_reg_day[person] >= 0) & (self.card_reg_day[person] < day),
         )
+        blocks += orders.blocks
+        # Returns (dated later) and points, on their own stream: the rest stays as it was.
+        self.wallets.start_day(day)
+        points_rng = np.random.default_rng([config.seed, 7, day])
+        blocks += returns(world, points_rng, day=day, orders=orders, wallets=self.wallets)
+        blocks += redemptions(world, points_rng, orders=orders, wallets=self.wallets)
 
         # App and web use; lapsed app users still open the app now and then.
         apps = np.flatnonzero(joined & pop.app_user)
@@ -228,7 +239,7 @@ class Engine:
         table = pa.concat_tables([self.pending, to_table(blocks, seed=config.seed, tag=f"d{day}")])
         cutoff = config.epoch0 + (day + 1) * 86_400 + _EARLIEST_OFFSET_S
         due = pc.less(table["_ts"], cutoff)
-        self.pending = table.filter(pc.invert(due))
+        self.pending = table.filter(pc.invert(due)).combine_chunks()  # few rows, many chunks
         return sort_by_time(table.filter(due))
 
     def finish(self) -> pa.Table:

@@ -28,6 +28,7 @@ SCHEMA = pa.schema(
 
 TYPE_CODES = {
     "purchase": "pu",
+    "purchase_returned": "rt",
     "product_view": "pv",
     "cart_add": "ca",
     "cart_abandoned": "cb",
@@ -39,6 +40,7 @@ TYPE_CODES = {
     "message_clicked": "mc",
     "message_unsubscribed": "mu",
     "offer_redeemed": "or",
+    "reward_redeemed": "rr",
     "service_ticket_opened": "to",
     "service_ticket_closed": "tc",
     "feedback": "fb",

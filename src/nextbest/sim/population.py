@@ -3,7 +3,9 @@
 The purchase process is BG/NBD-like: a person buys at rate ``lam`` (per day, Gamma
 distributed) until they drop out, which happens after each purchase with probability
 ``p_dropout`` (Beta distributed). The response to incentives is drawn from its own latent
-factors, only weakly correlated with ``lam``, so that it cannot be read off RFM.
+factors, only weakly correlated with ``lam``, so that it cannot be read off RFM. How a
+person burns points (a redemption propensity, zero for the 30% who never redeem, and the
+reward they work towards) is drawn apart, see ``rewards``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from nextbest.sim.catalogue import CATEGORIES, CATEGORY_PRIOR, REGIONS, STORES_PER_REGION
 from nextbest.sim.config import SimConfig
+from nextbest.sim.rewards import GOAL_WEIGHTS, NEVER_REDEEM_SHARE, PROPENSITY_BETA
 
 INCENTIVE_TYPES: tuple[str, ...] = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
 PERSUADABLE, SURE_THING, LOST_CAUSE, SLEEPING_DOG = range(4)
@@ -67,6 +70,8 @@ class Population:
     first_name: np.ndarray  # int16 index
     last_name: np.ndarray  # int16 index
     postcode: np.ndarray  # int32 (5 digits, region prefixed)
+    redeem_propensity: np.ndarray  # P(redeem at a purchase the balance allows); 0: never
+    reward_goal: np.ndarray  # int8 index into rewards.REWARDS: the reward worked towards
 
     @property
     def person_ids(self) -> list[str]:
@@ -153,6 +158,7 @@ def draw_population(config: SimConfig, rng: np.random.Generator) -> Population:
     birthday = np.datetime64(config.start, "D") - ages_days.astype("timedelta64[D]")
     prefixes = np.array([int(r[2]) for r in REGIONS], dtype=np.int32)[region]
     postcode = prefixes * 1000 + rng.integers(1, 1000, n).astype(np.int32)
+    propensity, goal = _redemption_traits(config)
     return Population(
         n=n,
         joined_day=joined,
@@ -184,7 +190,19 @@ def draw_population(config: SimConfig, rng: np.random.Generator) -> Population:
         first_name=rng.integers(0, len(FIRST_NAMES), n).astype(np.int16),
         last_name=rng.integers(0, len(LAST_NAMES), n).astype(np.int16),
         postcode=postcode,
+        redeem_propensity=propensity,
+        reward_goal=goal,
     )
+
+
+def _redemption_traits(config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Redemption propensity and goal reward, from their own stream (other traits unmoved)."""
+    rng = np.random.default_rng([config.seed, 6])
+    n = config.members
+    never = rng.random(n) < NEVER_REDEEM_SHARE
+    propensity = np.where(never, 0.0, rng.beta(*PROPENSITY_BETA, n))
+    goal = rng.choice(len(GOAL_WEIGHTS), n, p=GOAL_WEIGHTS).astype(np.int8)
+    return propensity, goal
 
 
 __all__ = ["CATEGORIES", "INCENTIVE_TYPES", "Population", "draw_population"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,6 +43,35 @@ def draw_skus(world: World, rng: np.random.Generator, person: np.ndarray) -> np.
     return sku
 
 
+@dataclass(slots=True)
+class Orders:
+    """One day's purchases: their event blocks and, per order, what returns and points need.
+
+    Line ``j`` of order ``i`` is at ``line_start[i] + j`` of the line arrays.
+    """
+
+    blocks: list[Block]  # the purchase block first, then offer redemptions and feedback
+    person: np.ndarray
+    ts: np.ndarray
+    total: np.ndarray  # cents, after discount
+    account: np.ndarray  # int8 account its points reach (``sources.accounts``), -1 none
+    n_lines: np.ndarray
+    line_start: np.ndarray
+    line_cents: np.ndarray  # quantity * unit price of each line
+    line_text: pa.Array  # JSON of each line
+
+    @property
+    def purchase(self) -> Block:
+        return self.blocks[0]
+
+    @classmethod
+    def empty(cls) -> Orders:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(
+            [], none, none, none, none.astype(np.int8), none, none, none, pa.array([], pa.string())
+        )
+
+
 def purchases(
     world: World,
     rng: np.random.Generator,
@@ -50,11 +81,15 @@ def purchases(
     offer_pct: np.ndarray,
     offer_id: pa.Array,
     lines_json: pa.StringArray,
-) -> list[Block]:
-    """Purchase events of ``person`` (one row per purchase), plus redemptions and feedback."""
+    card_registered: np.ndarray,
+) -> Orders:
+    """Purchase events of ``person`` (one row per purchase), plus redemptions and feedback.
+
+    ``card_registered``: per purchase, whether the person's second card is on their account.
+    """
     n = len(person)
     if n == 0:
-        return []
+        return Orders.empty()
     pop, seed = world.pop, world.config.seed
     ts = times(world, rng, person, day)
     channel = (rng.random(n)[:, None] > pop.channel_cum[person]).sum(axis=1).clip(0, 3)
@@ -80,13 +115,13 @@ def purchases(
     qty = 1 + (rng.random(len(sku)) < 0.14) + (rng.random(len(sku)) < 0.04)
     offsets = pa.array(np.concatenate([[0], np.cumsum(n_lines)]).astype(np.int32))
     line_text = lines_json.take(pa.array(sku * MAX_QTY + qty - 1))
+    line_cents = qty * world.catalogue.price_cents[sku]
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, line_text), ",")
     lines = join("[", joined, "]")
-    subtotal = np.bincount(
-        line_order, weights=qty * world.catalogue.price_cents[sku], minlength=n
-    ).astype(np.int64)
+    subtotal = np.bincount(line_order, weights=line_cents, minlength=n).astype(np.int64)
     redeem = identified & (offer_pct > 0)
     discount = np.where(redeem, np.round(subtotal * offer_pct / 100.0), 0).astype(np.int64)
+    total = subtotal - discount
 
     home = pop.home_store[person].astype(np.int64)
     away = pop.region[person].astype(np.int64) * STORES_PER_REGION + rng.integers(
@@ -108,7 +143,7 @@ def purchases(
                 "order_id": order_id,
                 "lines": lines,
                 "discount": money(discount),
-                "total": money(subtotal - discount),
+                "total": money(total),
                 "currency": "USD",
                 "store_id": store_id,
             },
@@ -139,4 +174,14 @@ def purchases(
             "rating": pa.array(rng.choice(np.array(["4", "5"]), len(fb), p=[0.35, 0.65])),
         }
         blocks.append(Block("feedback", f.person, f.ts + rng.integers(1800, 86_400, len(fb)), cols))
-    return blocks
+    return Orders(
+        blocks=blocks,
+        person=person,
+        ts=ts,
+        total=total,
+        account=sources.accounts(world, person, idents, card_registered),
+        n_lines=n_lines,
+        line_start=(np.cumsum(n_lines) - n_lines).astype(np.int64),
+        line_cents=line_cents,
+        line_text=line_text,
+    )

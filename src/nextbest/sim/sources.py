@@ -96,6 +96,46 @@ def merge(n: int, parts: list[tuple[np.ndarray, dict[str, Column]]]) -> dict[str
     return out
 
 
+ACCOUNTS = ("loyalty", "card")
+"""The points accounts the simulator follows per person: the one their signup made and, for
+persons who did not sign up with it, the account their first card runs on its own."""
+
+
+def accounts(
+    world: World, person: np.ndarray, idents: dict[str, Column], card_registered: np.ndarray
+) -> np.ndarray:
+    """Which account each event reaches: 0 loyalty, 1 the first card alone, -1 another.
+
+    The loyalty account holds what the signup linked: the loyalty id, the real email (every
+    signup states it), the first card of an in-store signup, a second card once registered,
+    the phone of an app signup. The first card of anyone else is a member of its own, which
+    earns and redeems at the till. Events with only a typo'd email, an unregistered second
+    card or a phone never linked reach yet another member (-1, not followed; identity
+    resolution may merge it in later, which only adds points), as do guest events.
+    """
+    ids, kind = world.ids, world.pop.signup_kind[person]
+
+    def holds(column: str, values: pa.Array) -> np.ndarray:
+        col = idents.get(column)
+        if not isinstance(col, pa.Array | pa.ChunkedArray):
+            return np.zeros(len(person), dtype=bool)
+        return np.asarray(pc.fill_null(pc.equal(col, _take(values, person)), False))
+
+    first_card = holds("identifiers.pos_card", ids.pos_card)
+    loyalty = holds("identifiers.loyalty_id", ids.loyalty_id) | holds(
+        "identifiers.email", ids.email
+    )
+    loyalty |= (first_card & (kind == 2)) | (
+        holds("identifiers.pos_card", ids.pos_card2) & card_registered
+    )
+    phone = idents.get("identifiers.phone")
+    if isinstance(phone, pa.Array | pa.ChunkedArray):
+        loyalty |= np.asarray(phone.is_valid()) & (kind == 1)
+    loyalty &= kind > 0
+    out: np.ndarray = np.where(loyalty, 0, np.where(first_card, 1, -1)).astype(np.int8)
+    return out
+
+
 def pos(world: World, rng: np.random.Generator, person: np.ndarray) -> dict[str, Column]:
     shown = rng.random(len(person)) < world.pop.card_show[person]
     card2 = _take(world.ids.pos_card2, person)

@@ -12,11 +12,16 @@ from nextbest.sim.behaviour import Engine
 from nextbest.sim.blocks import pick
 from nextbest.sim.catalogue import CATEGORIES
 from nextbest.sim.population import INCENTIVE_TYPES, SIGNUP_KINDS
+from nextbest.sim.rewards import REWARD_IDS
 from nextbest.sim.writer import person_ids
 
 
 def persons_table(engine: Engine) -> pa.Table:
-    """One row per person: latent traits, dropout, incentive type and true identifiers."""
+    """One row per person: latent traits, dropout, incentive type and true identifiers.
+
+    ``points_loyalty_end`` and ``points_card_end`` are the simulator's (conservative)
+    estimates of the spendable points on the person's two accounts at the end.
+    """
     world = engine.world
     pop, ids, start = world.pop, world.ids, world.config.start
     base = np.datetime64(start, "D")
@@ -45,6 +50,10 @@ def persons_table(engine: Engine) -> pa.Table:
         "incentive_type": pa.array(np.array(INCENTIVE_TYPES)[pop.incentive_type]),
         "uplift": pa.array(pop.uplift),
         "unsub_on_contact": pa.array(pop.unsub_on_contact),
+        "redeem_propensity": pa.array(pop.redeem_propensity),
+        "reward_goal": pa.array(np.array(REWARD_IDS)[pop.reward_goal]),
+        "points_loyalty_end": pa.array(engine.wallets.balance(np.arange(pop.n))),
+        "points_card_end": pa.array(engine.wallets.balance(pop.n + np.arange(pop.n))),
         "consent_email_end": pa.array(engine.consent[:, 0]),
         "consent_sms_end": pa.array(engine.consent[:, 1]),
         "consent_push_end": pa.array(engine.consent[:, 2]),

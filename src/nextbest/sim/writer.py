@@ -15,7 +15,7 @@ from nextbest.events.flat import FLAT_COLUMNS, unflatten
 from nextbest.sim.blocks import join
 
 FORMATS = ("parquet", "jsonl", "csv")
-_FLOATS = ("discount", "total", "unit_price", "value")
+_FLOATS = ("discount", "total", "unit_price", "value", "amount")
 _INTS = ("quantity", "rating")
 
 
