@@ -6,8 +6,8 @@ field instead: identifiers as ``identifiers.<kind>`` columns, and list or dict f
 text. Empty cells mean "absent". ``unflatten`` turns such a row back into the nested record.
 
 >>> unflatten({"event_id": "e1", "type": "app_open", "identifiers.device_id": "d1",
-...            "order_id": None, "lines": ""})
-{'event_id': 'e1', 'type': 'app_open', 'identifiers': {'device_id': 'd1'}}
+...            "order_id": None, "lines": "", "schema_version": "1"})
+{'event_id': 'e1', 'type': 'app_open', 'schema_version': 1, 'identifiers': {'device_id': 'd1'}}
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ def unflatten(row: dict[str, Any]) -> dict[str, Any]:
                 raise FlatRowError(column, f"not valid JSON: {exc}") from None
         if is_id:
             idents[key] = value
+        elif key == "schema_version" and isinstance(value, str) and value.isdigit():
+            out[key] = int(value)  # CSV cells are text; the version is a literal number
         else:
             out[key] = value
     if idents:
