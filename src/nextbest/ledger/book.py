@@ -151,6 +151,29 @@ class Book:
         return acc
 
     # --- building blocks ---------------------------------------------------------------
+    def _post(
+        self,
+        *,
+        key: str,
+        kind: str,
+        member_id: str,
+        at: datetime,
+        postings: tuple[Posting, ...],
+        **fields: Any,
+    ) -> Entry:
+        """Record an entry named by its key, under the program's current version."""
+        entry = Entry(
+            entry_id=entry_id_for(key),
+            idempotency_key=key,
+            kind=kind,
+            member_id=member_id,
+            at=at,
+            postings=postings,
+            program_version=self.program.version,
+            **fields,
+        )
+        return self._record(entry)
+
     def _record(self, entry: Entry) -> Entry:
         if entry.idempotency_key in self.keys:
             raise Conflict(f"idempotency key {entry.idempotency_key!r} used twice in one request")
@@ -270,22 +293,18 @@ class Book:
             )
             postings.append(Posting(program_account(currency, side), None, currency, -amount))
         acc.last_activity = _later(acc.last_activity, at)
-        entry = self._record(
-            Entry(
-                entry_id=entry_id,
-                idempotency_key=key,
-                kind=kind,
-                member_id=member_id,
-                at=at,
-                postings=tuple(postings),
-                program_version=self.program.version,
-                reference=reference,
-                actor=actor,
-                reason=reason,
-                day=day,
-                detail=detail,
-                request_hash=request_hash,
-            )
+        entry = self._post(
+            key=key,
+            kind=kind,
+            member_id=member_id,
+            at=at,
+            postings=tuple(postings),
+            reference=reference,
+            actor=actor,
+            reason=reason,
+            day=day,
+            detail=detail,
+            request_hash=request_hash,
         )
         self.retier(acc, at)
         return entry
@@ -339,21 +358,17 @@ class Book:
                 )
         if kind == "burn":
             acc.last_activity = _later(acc.last_activity, at)
-        entry = self._record(
-            Entry(
-                entry_id=entry_id_for(key),
-                idempotency_key=key,
-                kind=kind,
-                member_id=member_id,
-                at=at,
-                postings=tuple(postings),
-                program_version=self.program.version,
-                reference=reference,
-                actor=actor,
-                reason=reason,
-                detail=detail,
-                request_hash=request_hash,
-            )
+        entry = self._post(
+            key=key,
+            kind=kind,
+            member_id=member_id,
+            at=at,
+            postings=tuple(postings),
+            reference=reference,
+            actor=actor,
+            reason=reason,
+            detail=detail,
+            request_hash=request_hash,
         )
         if qualifying > 0:
             self.retier(acc, at)
@@ -370,18 +385,14 @@ class Book:
     ) -> Entry:
         """A redemption that could not be honoured, kept in the history with its reason."""
         self.account(member_id)
-        entry = self._record(
-            Entry(
-                entry_id=entry_id_for(key),
-                idempotency_key=key,
-                kind="refused",
-                member_id=member_id,
-                at=at,
-                postings=(),
-                program_version=self.program.version,
-                reference=reference,
-                detail=detail,
-            )
+        entry = self._post(
+            key=key,
+            kind="refused",
+            member_id=member_id,
+            at=at,
+            postings=(),
+            reference=reference,
+            detail=detail,
         )
         self.messages.append(Message("redemption_refused", member_id, at, detail))
         return entry
@@ -412,19 +423,15 @@ class Book:
             key = f"expire:{member_id}:{currency}:{when.isoformat()}:{digest}"
             side = "expired" if currency == self.spendable else "aged"
             out.append(
-                self._record(
-                    Entry(
-                        entry_id=entry_id_for(key),
-                        idempotency_key=key,
-                        kind="expire",
-                        member_id=member_id,
-                        at=when,
-                        postings=tuple(
-                            self._debit_postings(acc, currency=currency, taken=taken, side=side)
-                        ),
-                        program_version=self.program.version,
-                        detail={"lots": [lot.lot_id for lot in lots], "currency": currency},
-                    )
+                self._post(
+                    key=key,
+                    kind="expire",
+                    member_id=member_id,
+                    at=when,
+                    postings=tuple(
+                        self._debit_postings(acc, currency=currency, taken=taken, side=side)
+                    ),
+                    detail={"lots": [lot.lot_id for lot in lots], "currency": currency},
                 )
             )
         if any(currency == self.qualifying for currency, _ in due):
@@ -510,22 +517,18 @@ class Book:
         for p in original.postings:
             if p.member_id is None:
                 postings.append(Posting(p.account, None, p.currency, -p.amount, None))
-        entry = self._record(
-            Entry(
-                entry_id=entry_id_for(key),
-                idempotency_key=key,
-                kind="reverse",
-                member_id=original.member_id,
-                at=at,
-                postings=tuple(postings),
-                program_version=self.program.version,
-                reference=original.entry_id,
-                reverses=original.entry_id,
-                actor=actor,
-                reason=reason,
-                detail={"reversed_kind": original.kind},
-                request_hash=request_hash,
-            )
+        entry = self._post(
+            key=key,
+            kind="reverse",
+            member_id=original.member_id,
+            at=at,
+            postings=tuple(postings),
+            reference=original.entry_id,
+            reverses=original.entry_id,
+            actor=actor,
+            reason=reason,
+            detail={"reversed_kind": original.kind},
+            request_hash=request_hash,
         )
         self.retier(self.account(original.member_id), at)
         return entry
@@ -585,20 +588,16 @@ class Book:
             return None
         dst.lots.sort(key=lambda x: (x.earned_at, x.lot_id))
         dst.last_activity = _later(dst.last_activity, src.last_activity)
-        entry = self._record(
-            Entry(
-                entry_id=entry_id_for(key),
-                idempotency_key=key,
-                kind="transfer",
-                member_id=target,
-                at=at,
-                postings=tuple(postings),
-                program_version=self.program.version,
-                reference=source,
-                actor=actor,
-                reason=reason,
-                detail={"from": source, "to": target, "lots": [lot.lot_id for lot in moving]},
-            )
+        entry = self._post(
+            key=key,
+            kind="transfer",
+            member_id=target,
+            at=at,
+            postings=tuple(postings),
+            reference=source,
+            actor=actor,
+            reason=reason,
+            detail={"from": source, "to": target, "lots": [lot.lot_id for lot in moving]},
         )
         self.retier(src, at)
         self.retier(dst, at)
