@@ -207,8 +207,10 @@ class Book:
             points=points,
             remaining=points,
         )
+        last = acc.lots[-1] if acc.lots else None
         acc.lots.append(lot)
-        acc.lots.sort(key=lambda x: (x.earned_at, x.lot_id))
+        if last is not None and (last.earned_at, last.lot_id) > (at, lot.lot_id):
+            acc.lots.sort(key=lambda x: (x.earned_at, x.lot_id))  # a late event: keep FIFO order
         self.new_lots[lot.lot_id] = lot
         return lot
 

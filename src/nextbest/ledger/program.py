@@ -8,6 +8,7 @@ and carries a ``version`` (a hash of its content) that every posting it produced
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -132,9 +133,9 @@ class Program(_Strict):
     expiry: Expiry = Expiry()
     returns: Returns = Returns()
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """Content hash: the same program always has the same version."""
+        """Content hash: the same program always has the same version (computed once)."""
         canonical = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()[:12]
 
