@@ -8,8 +8,8 @@ and carries a ``version`` (a hash of its content) that every posting it produced
 from __future__ import annotations
 
 import hashlib
-from functools import cached_property
 from datetime import UTC, date, datetime, time
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
