@@ -127,12 +127,14 @@ def run_liability(
     cutoff = cutoff or add_months(as_of, -months)
     model: BreakageModel | None = None
     checked: Backtest | None = None
+    # With per-lot expiry no lot lives past its expiry age: the model needs no longer horizon.
+    horizon = program.expiry.months if program.expiry.kind == "lot" else 36
     try:
-        model = fit_breakage(lots, as_of=as_of)
+        model = fit_breakage(lots, as_of=as_of, max_age_months=horizon)
     except InsufficientHistory as exc:
         problems.append(f"breakage model: {exc}")
     try:
-        checked = backtest(lots, cutoff=cutoff, as_of=as_of)
+        checked = backtest(lots, cutoff=cutoff, as_of=as_of, max_age_months=horizon)
     except InsufficientHistory as exc:
         problems.append(f"backtest: {exc}")
     report = liability_report(
