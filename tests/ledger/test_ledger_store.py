@@ -264,3 +264,31 @@ def test_lot_histories_read_back_match_the_lots(engine: Engine, settings: Settin
     assert kinds == ["burn", "burn", "expire"]
     run = run_liability(list(flows.values()), program, as_of=at(100))
     assert run.report.total.points == 150 + 90 - 100
+
+
+def test_a_redemption_commits_whole_or_not_at_all(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox write fails last: postings, balance and lots must roll back with it."""
+    from nextbest.ledger import repository as repo
+    from nextbest.store import tables as t
+
+    apply_program(engine, SIMPLE)
+    member = one_member(engine, settings, [purchase(1, total=150.0)])
+    led = ledger(engine, at(1))
+    real = repo.insert_rows
+
+    def failing(conn: object, table: object, *args: object, **kwargs: object) -> None:
+        if table is t.outbox:
+            raise RuntimeError("outbox down")
+        real(conn, table, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repo, "insert_rows", failing)
+    with pytest.raises(RuntimeError, match="outbox down"):
+        led.redeem(member_id=member, reward_id="coffee", idempotency_key="k")
+    monkeypatch.setattr(repo, "insert_rows", real)
+    assert led.account(member)["balance"] == 150
+    assert [h["kind"] for h in led.history(member)] == ["earn"]
+    assert led.check() == []
+    led.redeem(member_id=member, reward_id="coffee", idempotency_key="k")  # the retry works
+    assert led.account(member)["balance"] == 50
