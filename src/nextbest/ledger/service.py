@@ -67,8 +67,30 @@ class Ledger:
         assert entry is not None
         return {**entry_view(entry, self._program(conn)), "replayed": True}
 
-    def _once(self, key: str, digest: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``work``; when a concurrent first call with the same key won, replay it."""
+    # --- writes ------------------------------------------------------------------------
+    def _write(
+        self,
+        idempotency_key: str,
+        digest: str,
+        act: Callable[[Connection, Program, str, datetime], tuple[Book, Entry]],
+    ) -> dict[str, Any]:
+        """One write use case: replay a known key, else ``act`` and commit what it booked.
+
+        Two first calls with one key at once: the loser's insert fails on the unique key,
+        and it answers with the winner's entry.
+        """
+        now = self.clock()
+        key = CLIENT + idempotency_key
+
+        def work() -> dict[str, Any]:
+            with write_transaction(self.engine) as conn:
+                if (done := self._replay(conn, key, digest)) is not None:
+                    return done
+                program = self._program(conn)
+                book, entry = act(conn, program, key, now)
+                repo.save_book(conn, book, now=now)
+                return {**entry_view(entry, book.program), "replayed": False}
+
         try:
             return work()
         except IntegrityError:
@@ -78,11 +100,13 @@ class Ledger:
                 raise
             return done
 
-    def _commit(self, conn: Connection, book: Book, now: datetime, entry: Entry) -> dict[str, Any]:
-        repo.save_book(conn, book, now=now)
-        return {**entry_view(entry, book.program), "replayed": False}
+    @staticmethod
+    def _member_book(conn: Connection, program: Program, member_id: str, now: datetime) -> Book:
+        """The member's account, locked, with lots due by now expired first."""
+        book = repo.load_book(conn, program, [member_id], now=now)
+        book.expire_due(member_id, now)
+        return book
 
-    # --- writes ------------------------------------------------------------------------
     def redeem(
         self,
         *,
@@ -93,35 +117,28 @@ class Ledger:
         actor: str = "api",
     ) -> dict[str, Any]:
         """Burn the points of a reward; its postings, balance, stock and outbox commit together."""
-        now = self.clock()
         digest = request_hash(op="redeem", member=member_id, reward=reward_id, quantity=quantity)
-        key = CLIENT + idempotency_key
 
-        def work() -> dict[str, Any]:
-            with write_transaction(self.engine) as conn:
-                if (done := self._replay(conn, key, digest)) is not None:
-                    return done
-                program = self._program(conn)
-                book = repo.load_book(conn, program, [member_id], now=now)
-                book.expire_due(member_id, now)
-                reward = program.reward(reward_id)
-                # Only rewards with a stock lock a row: others must not queue redemptions.
-                stocked = reward is not None and reward.stock is not None
-                taken = repo.reward_taken(conn, [reward_id]) if stocked else {}
-                entry = redeem_in_book(
-                    book,
-                    member_id=member_id,
-                    reward_id=reward_id,
-                    quantity=quantity,
-                    key=key,
-                    at=now,
-                    taken=taken,
-                    actor=actor,
-                    request=digest,
-                )
-                return self._commit(conn, book, now, entry)
+        def act(conn: Connection, program: Program, key: str, now: datetime) -> tuple[Book, Entry]:
+            book = self._member_book(conn, program, member_id, now)
+            reward = program.reward(reward_id)
+            # Only rewards with a stock lock a row: others must not queue redemptions.
+            stocked = reward is not None and reward.stock is not None
+            taken = repo.reward_taken(conn, [reward_id]) if stocked else {}
+            entry = redeem_in_book(
+                book,
+                member_id=member_id,
+                reward_id=reward_id,
+                quantity=quantity,
+                key=key,
+                at=now,
+                taken=taken,
+                actor=actor,
+                request=digest,
+            )
+            return book, entry
 
-        return self._once(key, digest, work)
+        return self._write(idempotency_key, digest, act)
 
     def adjust(
         self, *, member_id: str, points: int, reason: str, idempotency_key: str, actor: str
@@ -131,57 +148,50 @@ class Ledger:
             raise InvalidRequest("an adjustment needs a reason")
         if points == 0:
             raise InvalidRequest("an adjustment of 0 points changes nothing")
-        now = self.clock()
         digest = request_hash(op="adjust", member=member_id, points=points, reason=reason)
-        key = CLIENT + idempotency_key
 
-        def work() -> dict[str, Any]:
-            with write_transaction(self.engine) as conn:
-                if (done := self._replay(conn, key, digest)) is not None:
-                    return done
-                program = self._program(conn)
-                book = repo.load_book(conn, program, [member_id], now=now)
-                book.expire_due(member_id, now)
-                if points > 0:
-                    entry = book.earn(
-                        member_id=member_id,
-                        key=key,
-                        at=now,
-                        points=points,
-                        qualifying=0,
-                        reference=None,
-                        detail={"reason": reason},
-                        kind="adjust",
-                        actor=actor,
-                        reason=reason,
-                        request_hash=digest,
-                    )
-                else:
-                    entry = book.debit(
-                        member_id=member_id,
-                        key=key,
-                        at=now,
-                        points=-points,
-                        kind="adjust",
-                        side="adjustments",
-                        reference=None,
-                        detail={"reason": reason},
-                        actor=actor,
-                        reason=reason,
-                        allow_negative=program.returns.allow_negative,
-                        request_hash=digest,
-                    )
-                audit.record(
-                    conn,
-                    actor=actor,
-                    action="ledger_adjust",
-                    subject=member_id,
-                    detail={"points": points, "reason": reason, "entry_id": entry.entry_id},
+        def act(conn: Connection, program: Program, key: str, now: datetime) -> tuple[Book, Entry]:
+            book = self._member_book(conn, program, member_id, now)
+            if points > 0:
+                entry = book.earn(
+                    member_id=member_id,
+                    key=key,
                     at=now,
+                    points=points,
+                    qualifying=0,
+                    reference=None,
+                    kind="adjust",
+                    request_hash=digest,
+                    detail={"reason": reason},
+                    actor=actor,
+                    reason=reason,
                 )
-                return self._commit(conn, book, now, entry)
+            else:
+                entry = book.debit(
+                    member_id=member_id,
+                    key=key,
+                    at=now,
+                    points=-points,
+                    kind="adjust",
+                    side="adjustments",
+                    reference=None,
+                    allow_negative=program.returns.allow_negative,
+                    request_hash=digest,
+                    detail={"reason": reason},
+                    actor=actor,
+                    reason=reason,
+                )
+            audit.record(
+                conn,
+                actor=actor,
+                action="ledger_adjust",
+                subject=member_id,
+                detail={"points": points, "reason": reason, "entry_id": entry.entry_id},
+                at=now,
+            )
+            return book, entry
 
-        return self._once(key, digest, work)
+        return self._write(idempotency_key, digest, act)
 
     def reverse(
         self, *, entry_id: str, reason: str, idempotency_key: str, actor: str
@@ -189,49 +199,39 @@ class Ledger:
         """Undo an earn, burn, adjustment or clawback with a mirror entry (never a delete)."""
         if not reason.strip():
             raise InvalidRequest("a reversal needs a reason")
-        now = self.clock()
         digest = request_hash(op="reverse", entry=entry_id, reason=reason)
-        key = CLIENT + idempotency_key
 
-        def work() -> dict[str, Any]:
-            with write_transaction(self.engine) as conn:
-                if (done := self._replay(conn, key, digest)) is not None:
-                    return done
-                program = self._program(conn)
-                original = repo.load_entry(conn, entry_id)
-                if original is None:
-                    raise NotFound(f"ledger entry {entry_id!r} does not exist")
-                if original.kind not in REVERSIBLE:
-                    known = ", ".join(REVERSIBLE)
-                    raise Conflict(
-                        f"a {original.kind} entry cannot be reversed; reversible: {known}"
-                    )
-                if (by := repo.is_reversed(conn, entry_id)) is not None:
-                    raise Conflict(f"entry {entry_id} was already reversed by {by}")
-                members = {p.member_id for p in original.postings if p.member_id} | {
-                    original.member_id
-                }
-                lots = {p.lot_id for p in original.postings if p.lot_id}
-                book = repo.load_book(conn, program, members, now=now, lots=lots)
-                entry = book.restore(
-                    original=original,
-                    key=key,
-                    at=now,
-                    actor=actor,
-                    reason=reason,
-                    request_hash=digest,
-                )
-                audit.record(
-                    conn,
-                    actor=actor,
-                    action="ledger_reverse",
-                    subject=original.member_id,
-                    detail={"reversed": entry_id, "reason": reason, "entry_id": entry.entry_id},
-                    at=now,
-                )
-                return self._commit(conn, book, now, entry)
+        def act(conn: Connection, program: Program, key: str, now: datetime) -> tuple[Book, Entry]:
+            original = repo.load_entry(conn, entry_id)
+            if original is None:
+                raise NotFound(f"ledger entry {entry_id!r} does not exist")
+            if original.kind not in REVERSIBLE:
+                known = ", ".join(REVERSIBLE)
+                raise Conflict(f"a {original.kind} entry cannot be reversed; reversible: {known}")
+            if (by := repo.is_reversed(conn, entry_id)) is not None:
+                raise Conflict(f"entry {entry_id} was already reversed by {by}")
+            members = {p.member_id for p in original.postings if p.member_id}
+            lots = {p.lot_id for p in original.postings if p.lot_id}
+            book = repo.load_book(conn, program, members | {original.member_id}, now=now, lots=lots)
+            entry = book.restore(
+                original=original,
+                key=key,
+                at=now,
+                actor=actor,
+                reason=reason,
+                request_hash=digest,
+            )
+            audit.record(
+                conn,
+                actor=actor,
+                action="ledger_reverse",
+                subject=original.member_id,
+                detail={"reversed": entry_id, "reason": reason, "entry_id": entry.entry_id},
+                at=now,
+            )
+            return book, entry
 
-        return self._once(key, digest, work)
+        return self._write(idempotency_key, digest, act)
 
     def run_due(self, *, as_of: datetime | None = None, batch: int = 2000) -> dict[str, int]:
         """Expire due lots, re-evaluate tiers, announce points expiring soon (daily job)."""
