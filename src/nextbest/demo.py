@@ -26,11 +26,12 @@ from nextbest.config import Settings
 from nextbest.identity.quality import identity_quality
 from nextbest.ingest.records import IngestReport
 from nextbest.ingest.service import ingest_file
+from nextbest.ledger.check import check_ledger
 from nextbest.ledger.liability_chart import write_liability_chart
 from nextbest.ledger.program import parse_program
 from nextbest.ledger.reporting import lot_flows, run_liability
 from nextbest.ledger.repository import active_program, save_program
-from nextbest.ledger.service import Ledger, check_ledger
+from nextbest.ledger.service import Ledger
 from nextbest.members.link import LinkRun, link_members
 from nextbest.members.quality import merge_quality
 from nextbest.sim import SimConfig, simulate_to_dir

@@ -31,9 +31,10 @@ from sqlalchemy import Engine
 from nextbest.bench.scratch import scratch_schema
 from nextbest.config import Settings
 from nextbest.ledger import repository as repo
+from nextbest.ledger.check import check_ledger
 from nextbest.ledger.from_events import post_events
 from nextbest.ledger.program import parse_program
-from nextbest.ledger.service import Ledger, check_ledger
+from nextbest.ledger.service import Ledger
 from nextbest.store import tables as t
 from nextbest.store.bulk import insert_rows
 from nextbest.store.engine import make_engine, upgrade, write_transaction

@@ -21,7 +21,7 @@ from nextbest.ledger import repository as repo
 from nextbest.ledger.book import Book
 from nextbest.ledger.earn import EarnContext, Line, PurchaseFacts, quote_purchase, round_points
 from nextbest.ledger.program import Program, cap_day
-from nextbest.ledger.service import redeem_in_book
+from nextbest.ledger.rewards import redeem_reward
 from nextbest.store.bulk import select_in
 
 # (kind, event_id, epoch seconds, detail): plain tuples, cheap to send between processes.
@@ -208,7 +208,7 @@ def _apply(
             report.clawed_back += clawed
         else:
             reward_id, quantity = detail
-            entry = redeem_in_book(
+            entry = redeem_reward(
                 book,
                 member_id=member,
                 reward_id=reward_id,

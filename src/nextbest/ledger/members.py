@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from nextbest.ledger import repository as repo
-from nextbest.ledger.book import Lot, entry_id_for
+from nextbest.ledger.journal import Lot, entry_id_for
 
 
 def follow_merge(

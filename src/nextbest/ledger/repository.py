@@ -16,7 +16,8 @@ import orjson
 from sqlalchemy import Connection, select
 
 from nextbest.identity.repository import as_utc
-from nextbest.ledger.book import Account, Book, Entry, Lot, Posting
+from nextbest.ledger.book import Book
+from nextbest.ledger.journal import Account, Entry, Lot, Posting
 from nextbest.ledger.program import Program, parse_program
 from nextbest.ledger.tiers import TierStatus
 from nextbest.store import tables as t

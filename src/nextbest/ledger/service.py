@@ -12,13 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from nextbest.errors import Conflict, InvalidRequest, NotFound
 from nextbest.ledger import repository as repo
-from nextbest.ledger.book import Book, Entry, Message
+from nextbest.ledger.book import Book
+from nextbest.ledger.check import check_ledger
+from nextbest.ledger.journal import Entry, Message
 from nextbest.ledger.program import Program
+from nextbest.ledger.rewards import redeem_reward
 from nextbest.ledger.tiers import progress
 from nextbest.store import audit
 from nextbest.store import tables as t
@@ -125,7 +128,7 @@ class Ledger:
             # Only rewards with a stock lock a row: others must not queue redemptions.
             stocked = reward is not None and reward.stock is not None
             taken = repo.reward_taken(conn, [reward_id]) if stocked else {}
-            entry = redeem_in_book(
+            entry = redeem_reward(
                 book,
                 member_id=member_id,
                 reward_id=reward_id,
@@ -360,90 +363,6 @@ class Ledger:
             return check_ledger(conn)
 
 
-def redeem_in_book(
-    book: Book,
-    *,
-    member_id: str,
-    reward_id: str,
-    quantity: int,
-    key: str,
-    at: datetime,
-    taken: dict[str, int],
-    actor: str = "system",
-    request: str = "",
-    refuse: bool = False,
-) -> Entry:
-    """Price a reward and burn it; ``refuse`` records a refusal instead of raising."""
-    from nextbest.errors import InsufficientPoints
-
-    program = book.program
-    reward = program.reward(reward_id)
-    problem: str | None = None
-    if reward is None:
-        problem = f"unknown reward {reward_id!r}; known: {', '.join(r.id for r in program.rewards)}"
-    elif reward.tiers and book.account(member_id).tier.tier not in reward.tiers:
-        problem = (
-            f"reward {reward_id!r} is for tiers {', '.join(reward.tiers)}; member is "
-            f"{book.account(member_id).tier.tier or 'in no tier'}"
-        )
-    elif (
-        reward.stock is not None
-        and taken.get(reward_id, 0) + book.stock_used.get(reward_id, 0) + quantity > reward.stock
-    ):
-        problem = f"reward {reward_id!r} is out of stock"
-    if problem is not None:
-        if refuse:
-            return book.refuse(
-                member_id=member_id,
-                key=key,
-                at=at,
-                reference=reward_id,
-                detail={"reward_id": reward_id, "quantity": quantity, "reason": problem},
-            )
-        raise (NotFound(problem) if reward is None else Conflict(problem))
-    assert reward is not None
-    points = reward.points * quantity
-    try:
-        entry = book.debit(
-            member_id=member_id,
-            key=key,
-            at=at,
-            points=points,
-            kind="burn",
-            side="redeemed",
-            reference=reward_id,
-            actor=actor,
-            request_hash=request,
-            detail={"reward_id": reward_id, "quantity": quantity, "unit_points": reward.points},
-        )
-    except InsufficientPoints as exc:
-        if not refuse:
-            raise
-        return book.refuse(
-            member_id=member_id,
-            key=key,
-            at=at,
-            reference=reward_id,
-            detail={"reward_id": reward_id, "quantity": quantity, "reason": str(exc)},
-        )
-    book.stock_used[reward_id] = book.stock_used.get(reward_id, 0) + quantity
-    book.messages.append(
-        Message(
-            "reward_redeemed",
-            member_id,
-            at,
-            {
-                "member_id": member_id,
-                "reward_id": reward_id,
-                "quantity": quantity,
-                "points": points,
-                "entry_id": entry.entry_id,
-            },
-        )
-    )
-    return entry
-
-
 def entry_view(entry: Entry, program: Program) -> dict[str, Any]:
     return {
         "entry_id": entry.entry_id,
@@ -474,79 +393,3 @@ def _sent_notices(conn: Connection, members: list[str]) -> set[str]:
         .where(t.outbox.c.member_id.in_(members))
     )
     return {orjson.loads(payload)["lot_id"] for (payload,) in rows}
-
-
-def check_ledger(conn: Connection) -> list[str]:
-    """Every entry balances; each projection equals its postings; lots add up to balances."""
-    problems: list[str] = []
-    for entry_id, currency, total in conn.execute(
-        select(
-            t.ledger_postings.c.entry_id,
-            t.ledger_postings.c.currency,
-            func.sum(t.ledger_postings.c.amount),
-        )
-        .group_by(t.ledger_postings.c.entry_id, t.ledger_postings.c.currency)
-        .having(func.sum(t.ledger_postings.c.amount) != 0)
-    ):
-        problems.append(f"entry {entry_id} does not balance in {currency}: {total:+d}")
-    posted = {
-        (m, c): int(s)
-        for m, c, s in conn.execute(
-            select(
-                t.ledger_postings.c.member_id,
-                t.ledger_postings.c.currency,
-                func.sum(t.ledger_postings.c.amount),
-            )
-            .where(t.ledger_postings.c.member_id.is_not(None))
-            .group_by(t.ledger_postings.c.member_id, t.ledger_postings.c.currency)
-        )
-    }
-    projected = {
-        (m, c): b
-        for m, c, b in conn.execute(
-            select(
-                t.ledger_accounts.c.member_id,
-                t.ledger_accounts.c.currency,
-                t.ledger_accounts.c.balance,
-            )
-        )
-    }
-    for key in sorted(set(posted) | set(projected)):
-        if posted.get(key, 0) != projected.get(key, 0):
-            problems.append(
-                f"account {key[0]} {key[1]}: balance {projected.get(key, 0)} but postings sum "
-                f"to {posted.get(key, 0)}"
-            )
-    lots = {
-        (m, c): int(s)
-        for m, c, s in conn.execute(
-            select(
-                t.ledger_lots.c.member_id,
-                t.ledger_lots.c.currency,
-                func.sum(t.ledger_lots.c.remaining),
-            ).group_by(t.ledger_lots.c.member_id, t.ledger_lots.c.currency)
-        )
-    }
-    unlotted = {
-        (m, c): int(s)
-        for m, c, s in conn.execute(
-            select(
-                t.ledger_postings.c.member_id,
-                t.ledger_postings.c.currency,
-                func.sum(t.ledger_postings.c.amount),
-            )
-            .where(t.ledger_postings.c.member_id.is_not(None))
-            .where(t.ledger_postings.c.lot_id.is_(None))
-            .group_by(t.ledger_postings.c.member_id, t.ledger_postings.c.currency)
-        )
-    }
-    for key in sorted(set(posted) | set(lots)):
-        if lots.get(key, 0) + unlotted.get(key, 0) != posted.get(key, 0):
-            problems.append(
-                f"account {key[0]} {key[1]}: lots hold {lots.get(key, 0)} and unlotted postings "
-                f"{unlotted.get(key, 0)}, but the balance is {posted.get(key, 0)}"
-            )
-    negative = conn.execute(select(func.count()).where(t.ledger_lots.c.remaining < 0)).scalar()
-    if negative:
-        problems.append(f"{negative} lots hold a negative remainder")
-    return problems
