@@ -157,7 +157,8 @@ def test_balances_replay_from_postings(engine: Engine, settings: Settings) -> No
     assert before
     with engine.begin() as conn:
         conn.execute(sa.update(t.ledger_accounts).values(balance=0))
-        assert Ledger(engine).check() != [] or True
+    assert Ledger(engine).check() != []  # the wiped projection no longer matches
+    with engine.connect() as conn:
         replayed = conn.execute(
             sa.select(
                 t.ledger_postings.c.member_id,
