@@ -12,6 +12,7 @@ import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from nextbest.config import Settings
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
 from nextbest.ingest.readers import chunks_of
+from nextbest.ledger.program import parse_program
+from nextbest.ledger.repository import save_program
 from nextbest.sim import SimConfig, simulate_to_dir
-from nextbest.store.engine import make_engine, upgrade
+from nextbest.store.engine import make_engine, upgrade, write_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +59,28 @@ def bench_input(cache: Path, *, events: int, members: int, seed: int) -> BenchIn
     return BenchInput(target, rows, members)
 
 
-def run_ours(source: BenchInput, work: Path, *, url: str | None, workers: int) -> dict[str, Any]:
+def run_ours(
+    source: BenchInput,
+    work: Path,
+    *,
+    url: str | None,
+    workers: int,
+    program: Path | None = None,
+) -> dict[str, Any]:
+    """Ingest the file; with a ``program``, purchases also earn points as they arrive."""
     settings = Settings(data_dir=work, database_url=url, ingest_workers=workers)
     engine = make_engine(settings)
     upgrade(engine)
+    if program is not None:
+        source_text = program.read_text(encoding="utf-8")
+        with write_transaction(engine) as conn:
+            save_program(
+                conn,
+                parse_program(source_text, source=str(program)),
+                source=source_text,
+                actor="bench",
+                now=datetime.now(UTC),
+            )
     ingestor = Ingestor(engine, settings, history=EventHistory(settings.event_history_dir))
     started = time.perf_counter()
     report = ingestor.ingest_chunks(
@@ -117,8 +138,13 @@ def run_ingest_bench(
     cache: Path = Path(".nextbest/bench"),
     postgres_url: str | None = None,
     workers: int = 1,
+    program: Path | None = None,
 ) -> dict[str, Any]:
-    """Every figure of the benchmark, with units in the key names."""
+    """Every figure of the benchmark, with units in the key names.
+
+    With ``program``, ours also runs on SQLite with that loyalty program active: the ratio
+    of the two runs is what the ledger costs ingestion.
+    """
     cache.mkdir(parents=True, exist_ok=True)
     source = bench_input(cache, events=events, members=members, seed=seed)
     result: dict[str, Any] = {
@@ -136,6 +162,14 @@ def run_ingest_bench(
         result["peer_duckdb_bulk_insert"] = duck_peer
         result["ratio_ours_to_sqlite_peer"] = ours["events_per_s"] / sqlite_peer["events_per_s"]
         result["ratio_ours_to_duckdb_peer"] = ours["events_per_s"] / duck_peer["events_per_s"]
+        if program is not None:
+            with_points = run_ours(
+                source, work / "ours-points", url=None, workers=workers, program=program
+            )
+            result["ours_sqlite_with_program"] = with_points
+            result["ratio_with_program_to_without"] = (
+                with_points["events_per_s"] / ours["events_per_s"]
+            )
         if postgres_url:
             result["ours_postgres"] = _run_postgres(source, work, postgres_url, workers)
     return result

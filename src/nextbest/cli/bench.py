@@ -24,6 +24,12 @@ def bench_ingest(
         None, help="Also run ours on PostgreSQL (postgresql+psycopg://…)."
     ),
     cache: Path = typer.Option(Path(".nextbest/bench"), help="Where inputs are cached."),
+    program: Path | None = typer.Option(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Also ingest with this loyalty program active (purchases earn points).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Batch ingestion of simulated events into profiles, beside bare bulk inserts."""
@@ -39,6 +45,7 @@ def bench_ingest(
         cache=cache,
         postgres_url=postgres_url,
         workers=workers,
+        program=program,
     )
     if as_json:
         print(json.dumps(result))
@@ -54,10 +61,17 @@ def bench_ingest(
     ]
     if "ours_postgres" in result:
         rows.insert(1, ("nextbest → profiles (PostgreSQL)", result["ours_postgres"], ""))
+    if "ours_sqlite_with_program" in result:
+        rows.insert(
+            1, ("nextbest → profiles + points (SQLite)", result["ours_sqlite_with_program"], "")
+        )
     for name, figures, _ in rows:
         table.add_row(name, f"{figures['seconds']:.1f}", f"{figures['events_per_s']:,.0f}", "")
     table.add_row("ours / SQLite peer", "", "", f"{result['ratio_ours_to_sqlite_peer']:.3f}")
     table.add_row("ours / DuckDB peer", "", "", f"{result['ratio_ours_to_duckdb_peer']:.3f}")
+    if "ratio_with_program_to_without" in result:
+        ratio = result["ratio_with_program_to_without"]
+        table.add_row("with points / without", "", "", f"{ratio:.3f}")
     console = Console()
     console.print(table)
     console.print(
