@@ -95,6 +95,7 @@ def run_ours(
         "rejected": report.rejected,
         "members_created": report.members_created,
         "merges": report.merges,
+        "points_earned": report.points.earned,
         "prepare_s": ingestor.timings.prepare,
         "store_s": ingestor.timings.store,
     }
