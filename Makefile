@@ -34,7 +34,7 @@ test: lint types unit
 
 # Re-pin every dependency (needs the package index).
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .nextbest .mypy_cache .pytest_cache .ruff_cache

@@ -7,8 +7,10 @@ import typer
 from nextbest.cli import (
     audit,
     bench,
+    bench_cdnow,
     bench_identity,
     bench_ledger,
+    bench_segments,
     db,
     demo,
     identity,
@@ -17,7 +19,11 @@ from nextbest.cli import (
     ledger,
     liability,
     linking,
+    models,
+    models_btyd,
+    models_recommend,
     program,
+    segments,
     serve,
     sim,
     stream,
@@ -35,6 +41,12 @@ identity.app.command("dedupe")(linking.dedupe)
 bench.app.command("identity")(bench_identity.bench_identity)
 bench.app.command("ledger")(bench_ledger.bench_ledger)
 ledger.app.command("liability")(liability.liability)
+models.app.command("btyd")(models_btyd.btyd)
+models.app.command("recommend")(models_recommend.recommend)
+bench.app.command("cdnow")(bench_cdnow.bench_cdnow)
+bench.app.command("btyd")(bench_cdnow.bench_btyd)
+bench.app.command("microsegments")(bench_segments.bench_microsegments)
+bench.app.command("recommend")(models_recommend.bench_recommend)
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(identity.app, name="identity")
@@ -42,6 +54,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(program.app, name="program")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(bench.app, name="bench")
+app.add_typer(models.app, name="models")
+app.add_typer(segments.app, name="segments")
 app.command("simulate")(sim.simulate)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
