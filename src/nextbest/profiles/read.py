@@ -101,6 +101,11 @@ def member_view(engine: Engine, identifier: str, *, region: str = "US") -> dict[
         first = conn.execute(
             select(t.members.c.first_seen_at).where(t.members.c.member_id == member)
         ).scalar_one()
+        scores = conn.execute(
+            select(t.member_scores)
+            .where(t.member_scores.c.member_id == member)
+            .order_by(t.member_scores.c.name)
+        ).all()
     return {
         "member_id": member,
         "first_seen_at": as_utc(first).isoformat(),
@@ -130,4 +135,15 @@ def member_view(engine: Engine, identifier: str, *, region: str = "US") -> dict[
             for m in merges
         ],
         "profile": profile_fields(state),
+        # written by the scoring job: value or label, the model version, and why
+        "scores": {
+            sc.name: {
+                "value": sc.value,
+                "label": sc.label,
+                "model_version": sc.model_version,
+                "as_of": as_utc(sc.as_of).isoformat(),
+                "why": orjson.loads(sc.explanation) if sc.explanation else None,
+            }
+            for sc in scores
+        },
     }

@@ -278,3 +278,26 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=True),
 )
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("task", String(64), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("card", Text, nullable=False),
+    Column("artefact", Text, nullable=False),
+)
+
+member_scores = Table(
+    "member_scores",
+    metadata,
+    Column("member_id", String(ID), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Float, nullable=True),
+    Column("label", String(200), nullable=True),
+    Column("model_version", String(64), nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    Column("explanation", Text, nullable=True),
+)

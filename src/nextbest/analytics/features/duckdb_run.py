@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -13,6 +14,7 @@ from nextbest.analytics.features.pipeline import (
     EVENTS_SCHEMA_SQL,
     categories_sql,
     result_sql,
+    span_sql,
     statements,
 )
 from nextbest.analytics.features.spec import Snapshot
@@ -38,7 +40,7 @@ class DuckDBFeatures:
             self.con.register("events_in", events)
             self.con.execute("CREATE VIEW events AS SELECT * FROM events_in")
         else:
-            files = sorted(events.glob("*.parquet")) if events.is_dir() else [events]
+            files = _files(events)
             if files:
                 listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
                 self.con.execute(
@@ -56,6 +58,11 @@ class DuckDBFeatures:
         rows = self.con.sql(categories_sql()).fetchall()
         return tuple(str(r[0]) for r in rows)
 
+    def span(self) -> tuple[datetime | None, datetime | None]:
+        """First and last purchase in the history (the window models can learn from)."""
+        row = self.con.sql(span_sql()).to_arrow_table().to_pylist()[0]
+        return row["first"], row["last"]
+
     def snapshot(self, snapshot: Snapshot) -> pa.Table:
         self._create(snapshot)
         return self.con.sql(result_sql(snapshot)).to_arrow_table()
@@ -66,3 +73,10 @@ class DuckDBFeatures:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _files(events: Path) -> list[Path]:
+    """Parquet files of a history folder, or the one file given; none if it does not exist."""
+    if events.is_dir():
+        return sorted(events.glob("*.parquet"))
+    return [events] if events.exists() else []

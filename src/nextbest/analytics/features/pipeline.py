@@ -346,3 +346,10 @@ def result_sql(snapshot: Snapshot) -> str:
         f"SELECT f.*, {labels} FROM features f JOIN labels l ON f.member_id = l.member_id"
         " ORDER BY f.member_id"
     )
+
+
+def span_sql() -> str:
+    return (
+        "SELECT MIN(occurred_at) AS first, MAX(occurred_at) AS last FROM events"
+        " WHERE type = 'purchase'"
+    )

@@ -53,7 +53,7 @@ class SparkFeatures:
         if isinstance(events, pa.Table):
             spark.createDataFrame(events).createOrReplaceTempView("events")
         else:
-            files = sorted(events.glob("*.parquet")) if events.is_dir() else [events]
+            files = _files(events)
             if files:
                 frame = spark.read.parquet(*[str(f) for f in files]).select(
                     "event_id", "type", "occurred_at", "source", "member_id", "total", "payload"
@@ -78,3 +78,10 @@ class SparkFeatures:
     def _create(self, snapshot: Snapshot) -> None:
         for view, sql in statements(snapshot, SPARK):
             self.spark.sql(sql).createOrReplaceTempView(view)
+
+
+def _files(events: Path) -> list[Path]:
+    """Parquet files of a history folder, or the one file given; none if it does not exist."""
+    if events.is_dir():
+        return sorted(events.glob("*.parquet"))
+    return [events] if events.exists() else []
