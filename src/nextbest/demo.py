@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
+from nextbest.analytics.scoring import NotEnoughData, ScoringReport, run_scoring
 from nextbest.audit.html import render_html
 from nextbest.audit.model import AuditReport
 from nextbest.audit.run import audit_store
@@ -52,6 +53,8 @@ class DemoResult:
     identity_before_link: dict[str, Any] | None = None  # the deterministic graph's scores
     points: dict[str, Any] | None = None  # the ledger: totals, tiers, liability, backtest
     liability_chart: Path | None = None
+    scoring: ScoringReport | None = None  # stages 1 and 2: RFM, BTYD, churn, value, ...
+    rfm_chart: Path | None = None
 
 
 def ensure_simulation(config: SimConfig, sim_dir: Path) -> tuple[bool, float]:
@@ -74,6 +77,7 @@ def run_demo(
     config: SimConfig,
     *,
     on_file: Callable[[Path], Callable[[int], None] | None] | None = None,
+    on_stage: Callable[[str], None] = lambda _: None,
 ) -> DemoResult:
     sim_dir = settings.data_dir / "sim"
     simulated, sim_seconds = ensure_simulation(config, sim_dir)
@@ -101,6 +105,13 @@ def run_demo(
     Ledger(engine, clock=lambda: end).run_due(as_of=end)  # the daily job, on the last day
     chart = settings.data_dir / "liability.png"
     points = points_summary(engine, as_of=end, chart=chart)
+    rfm_chart = settings.data_dir / "rfm.png"
+    try:
+        scoring: ScoringReport | None = run_scoring(
+            settings, engine=engine, rfm_chart=rfm_chart, progress=on_stage
+        )
+    except NotEnoughData:
+        scoring = None
     return DemoResult(
         sim_dir=sim_dir,
         simulated=simulated,
@@ -114,6 +125,8 @@ def run_demo(
         identity_before_link=before.get("identity") if link is not None else None,
         points=points,
         liability_chart=chart,
+        scoring=scoring,
+        rfm_chart=rfm_chart,
     )
 
 

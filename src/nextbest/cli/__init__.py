@@ -13,6 +13,7 @@ from nextbest.cli import (
     bench_segments,
     db,
     demo,
+    early_warning,
     identity,
     ingest,
     keys,
@@ -23,6 +24,7 @@ from nextbest.cli import (
     models_btyd,
     models_recommend,
     program,
+    score,
     segments,
     serve,
     sim,
@@ -42,6 +44,8 @@ bench.app.command("identity")(bench_identity.bench_identity)
 bench.app.command("ledger")(bench_ledger.bench_ledger)
 ledger.app.command("liability")(liability.liability)
 models.app.command("btyd")(models_btyd.btyd)
+models.app.command("cards")(score.cards)
+models.app.command("early-warning")(early_warning.early_warning)
 models.app.command("recommend")(models_recommend.recommend)
 bench.app.command("cdnow")(bench_cdnow.bench_cdnow)
 bench.app.command("btyd")(bench_cdnow.bench_btyd)
@@ -58,6 +62,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(segments.app, name="segments")
 app.command("simulate")(sim.simulate)
 app.command("serve")(serve.serve)
+app.command("score")(score.score)
 app.command("demo")(demo.demo)
 app.command("audit")(audit.audit)
 

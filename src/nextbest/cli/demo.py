@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 import typer
@@ -15,6 +15,9 @@ from rich.table import Table
 
 from nextbest.config import Settings
 from nextbest.store.engine import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from nextbest.analytics.scoring import ScoringReport
 
 
 def _points_rows(points: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -66,6 +69,29 @@ def _points_rows(points: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
+def _scoring_rows(scoring: ScoringReport | None) -> list[tuple[str, str]]:
+    if scoring is None:
+        return []
+    rows = [
+        (
+            "members scored",
+            f"{scoring.scored.get('rfm', 0):,} purchasers of {scoring.members:,}"
+            f" as of {scoring.as_of:%Y-%m-%d} ({scoring.seconds.get('total', 0):.0f} s)",
+        )
+    ]
+    top = ", ".join(f"{name} {n:,}" for name, n in list(scoring.segments.items())[:5])
+    rows.append(("RFM segments (largest)", top))
+    rows.append(("micro-segments", f"{scoring.microsegments:,}"))
+    churn = scoring.reports.get("churn", {})
+    if churn:
+        parts = [f"model {churn['model']['auc']:.3f}"]
+        for name, label in (("rfm_recency", "RFM recency"), ("bgnbd_p_alive", "BG/NBD P(alive)")):
+            if name in churn:
+                parts.append(f"{label} {churn[name]['auc']:.3f}")
+        rows.append(("churn AUC, out of time", ", ".join(parts)))
+    return rows
+
+
 def demo(
     members: int = typer.Option(20_000, help="Simulated members."),
     months: int = typer.Option(12, help="Months of history."),
@@ -94,6 +120,7 @@ def demo(
         console=console,
     ) as bar:
         sim_task = bar.add_task("simulating (first run only)", total=None)
+        stage = bar.add_task("models", total=None, visible=False)
 
         def on_file(path: Path) -> Callable[[int], None]:
             bar.update(sim_task, visible=False)
@@ -105,6 +132,7 @@ def demo(
             settings,
             SimConfig(members=members, months=months, seed=seed),
             on_file=on_file,
+            on_stage=lambda line: bar.update(stage, description=line, visible=True),
         )
     s = result.summary
     table = Table(title="nextbest demo summary", show_header=False)
@@ -157,6 +185,7 @@ def demo(
                 )
             )
     rows += _points_rows(result.points)
+    rows += _scoring_rows(result.scoring)
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
@@ -164,6 +193,11 @@ def demo(
         console.print(
             f"points liability: nextbest ledger liability --as-of {result.points['as_of']}; "
             f"chart: {result.liability_chart}"
+        )
+    if result.scoring is not None:
+        console.print(
+            f"member scores: nextbest identity show MEMBER; model cards: nextbest models cards;"
+            f" RFM heat map: {result.rfm_chart}"
         )
     if result.audit is not None:
         console.print("[bold]data readiness: what to fix first[/]")

@@ -176,6 +176,12 @@ class Trainer:
             report["bgnbd_p_alive"] = metrics.binary_report(
                 y, 1.0 - self.p_alive(val), probability=True
             )
+        # fairness on the validation snapshot: score, observed rate and AUC per group
+        report["by_group"] = {
+            group: metrics.group_report(val[group].to_pylist(), p, y)
+            for group in ("age_band", "region")
+            if group in val.column_names
+        }
         report["scores_validation"] = p.tolist()
         out.models["churn"], out.reports["churn"] = model, report
 
