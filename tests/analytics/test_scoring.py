@@ -77,6 +77,11 @@ def test_scoring_writes_explained_scores_and_model_cards(store: tuple[Settings, 
     assert churn_score["model_version"] == report.versions["churn_risk"]
     assert len(churn_score["why"]) == 3 and churn_score["why"][0]["feature"]
     assert view["scores"]["rfm"]["label"]  # the named segment
+    sc = {name: v["value"] for name, v in view["scores"].items()}
+    assert 0.0 < sc["p_alive"] <= 1.0
+    # 12 monthly periods discounted at 1%: below undiscounted purchases x spend, not far below
+    undiscounted = sc["expected_purchases_52w"] * sc["expected_order_value"]
+    assert 0.88 * undiscounted < sc["clv_12m"] < undiscounted
     card = registry.cards(engine, "churn")[0]
     assert card["version"] == report.versions["churn_risk"]
     assert card["window"]["validation_snapshot"] > card["window"]["calibration_snapshot"]

@@ -252,6 +252,13 @@ def _score(
             "values": btyd_scores.expected_purchases(table, bg, weeks=52.0),
             "version": version,
         }
+        gg = btyd_scores.fit_spend(table)
+        both = version + "+gg-" + "-".join(f"{v:.4g}" for v in gg.params().values())
+        out["expected_order_value"] = {
+            "values": btyd_scores.expected_spend(table, gg),
+            "version": "gg-" + "-".join(f"{v:.4g}" for v in gg.params().values()),
+        }
+        out["clv_12m"] = {"values": btyd_scores.lifetime_value(table, bg, gg), "version": both}
     else:
         notes.append("BG/NBD: fewer than 50 purchasers, not fitted")
     rfm = score_table(table)

@@ -113,6 +113,18 @@ def _timing_table(console: Console, timing: dict[str, Any]) -> None:
     for name, ours in timing["ours"].items():
         theirs = peer.get(name)
         ratio = timing["ratio_peer_to_ours"][name]
+        if name == "all three":
+            table.add_row(
+                name,
+                f"{ours['seconds']:.3f}",
+                f"{ours['fit_only_seconds']:.3f}",
+                f"{theirs['seconds']:.3f}" if theirs else "",
+                f"{ratio:.1f}" if ratio is not None else "n/a",
+                "",
+                "summarised once",
+                "",
+            )
+            continue
         fit_ratio = timing["ratio_peer_to_our_fit_only"][name]
         table.add_row(
             name,
