@@ -7,6 +7,7 @@ import typer
 from nextbest.cli import (
     audit,
     bench,
+    bench_analytics,
     bench_cdnow,
     bench_identity,
     bench_ledger,
@@ -48,6 +49,7 @@ models.app.command("cards")(score.cards)
 models.app.command("early-warning")(early_warning.early_warning)
 models.app.command("recommend")(models_recommend.recommend)
 bench.app.command("cdnow")(bench_cdnow.bench_cdnow)
+bench.app.command("analytics")(bench_analytics.bench_analytics)
 bench.app.command("btyd")(bench_cdnow.bench_btyd)
 bench.app.command("microsegments")(bench_segments.bench_microsegments)
 bench.app.command("recommend")(models_recommend.bench_recommend)

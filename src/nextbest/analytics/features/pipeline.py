@@ -162,7 +162,11 @@ GROUP BY COALESCE(m.survivor_id, l.member_id)""",
 
 
 def _tops(d: Dialect) -> list[tuple[str, str]]:
-    """The argmax columns; ties go to the alphabetically first value, on both engines."""
+    """The argmax columns; ties go to the alphabetically first value, on both engines.
+
+    Weights are rounded to 6 decimals first: float sums depend on summation order, which
+    differs between engines and plans, and must not decide a tie.
+    """
 
     def top(name: str, source: str, key: str, weight: str) -> tuple[str, str]:
         return (
@@ -171,7 +175,7 @@ def _tops(d: Dialect) -> list[tuple[str, str]]:
 SELECT member_id, {key} AS value FROM (
   SELECT member_id, {key}, ROW_NUMBER() OVER (
     PARTITION BY member_id ORDER BY {weight} DESC, {key} ASC) AS rn
-  FROM (SELECT member_id, {key}, SUM(w) AS {weight}
+  FROM (SELECT member_id, {key}, ROUND(SUM(w), 6) AS {weight}
         FROM (SELECT member_id, {key}, {{w}} AS w FROM {source} WHERE {key} IS NOT NULL) s
         GROUP BY member_id, {key}) g
 ) r WHERE rn = 1""",
@@ -319,7 +323,7 @@ SELECT f.member_id AS member_id,
   CASE WHEN COALESCE(fa.purchases_next, 0) = 0 THEN 1 ELSE 0 END AS churned,
   CAST(fa.days_to_next AS DOUBLE) AS days_to_next,
   CAST(COALESCE(fa.value_next, 0) AS DOUBLE) AS value_next{cat_cols}
-FROM features f LEFT JOIN fut_agg fa ON f.member_id = fa.member_id
+FROM ev_agg f LEFT JOIN fut_agg fa ON f.member_id = fa.member_id
 {cat_join}"""
 
 
