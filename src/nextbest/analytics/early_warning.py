@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from nextbest.analytics.features.duckdb_run import DuckDBFeatures
 from nextbest.analytics.features.spec import Snapshot
+from nextbest.analytics.predict import btyd_scores
 from nextbest.analytics.predict.matrix import column
 from nextbest.analytics.predict.models import Model
 from nextbest.analytics.predict.training import Horizons, Trained, Trainer
@@ -196,12 +197,15 @@ def run_early_warning(
     index = {m: i for i, m in enumerate(members)}
     model_scores = np.full((len(members), len(dates)), np.nan)
     rfm_scores = np.full((len(members), len(dates)), np.nan)
+    alive_scores = np.full((len(members), len(dates)), np.nan)
     for j, table in enumerate(tables):
         rows = np.array([index[m] for m in table["member_id"].to_pylist()], dtype=np.int64)
         buyers = ~np.isnan(column(table, "first_purchase_days"))
         p = model.predict(table)
         model_scores[rows[buyers], j] = p[buyers]
         rfm_scores[rows[buyers], j] = column(table, "recency_days")[buyers]
+        # BG/NBD refitted at each snapshot on what was known then: 1 - P(alive)
+        alive_scores[rows[buyers], j] = 1.0 - btyd_scores.p_alive(table)[buyers]
     dropout = np.array([dropouts.get(persons.get(m, ""), np.nan) for m in members])
     # members already gone before the window cannot be warned about
     keep = np.isnan(dropout) | (dropout >= eval_start.timestamp())
@@ -222,7 +226,12 @@ def run_early_warning(
     levels: list[dict[str, Any]] = []
     for target in precisions:
         row: dict[str, Any] = {"precision_target": target}
-        for name, scores in (("model", model_scores), ("rfm_recency", rfm_scores)):
+        methods = (
+            ("model", model_scores),
+            ("rfm_recency", rfm_scores),
+            ("bgnbd_p_alive", alive_scores),
+        )
+        for name, scores in methods:
             flags = at_precision(
                 times=times,
                 scores=scores[keep],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -65,16 +66,22 @@ def early_warning(
         f" {result['horizon_days']} days"
     )
     table = Table(title="first right flag, days after the true drop-out (negative: before)")
-    for col in ("precision", "model: delay", "recall", "RFM: delay", "recall", "model earlier by"):
+    columns = ("precision", "model: delay", "recall", "RFM: delay", "recall")
+    for col in (*columns, "BG/NBD: delay", "recall", "model earlier than RFM by"):
         table.add_column(col, justify="right")
+
+    def cells(flags: dict[str, Any] | None) -> tuple[str, str]:
+        if flags is None:
+            return "not reached", "-"
+        return f"{flags['median_delay_days']:+.1f}", f"{flags['recall']:.1%}"
+
     for row in result["levels"]:
-        m, r = row["model"], row["rfm_recency"]
+        earlier = row["days_earlier_median"]
         table.add_row(
             f"{row['precision_target']:.2f}",
-            "-" if m is None else f"{m['median_delay_days']:+.1f}",
-            "-" if m is None else f"{m['recall']:.1%}",
-            "not reached" if r is None else f"{r['median_delay_days']:+.1f}",
-            "-" if r is None else f"{r['recall']:.1%}",
-            "-" if row["days_earlier_median"] is None else f"{row['days_earlier_median']:+.1f} d",
+            *cells(row["model"]),
+            *cells(row["rfm_recency"]),
+            *cells(row["bgnbd_p_alive"]),
+            "-" if earlier is None else f"{earlier:+.1f} d",
         )
     out.print(table)
