@@ -103,6 +103,7 @@ def test_scoring_writes_explained_scores_and_model_cards(store: tuple[Settings, 
     # --reuse scores with the registered models and trains nothing
     reused = run_scoring(settings, engine=engine, horizons=HORIZONS, retrain=False)
     assert reused.versions["churn_risk"] == second.versions["churn_risk"]
+    assert set(reused.versions) == set(second.versions)  # propensities too
     assert reused.cards == {}
 
 

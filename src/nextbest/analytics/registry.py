@@ -65,6 +65,14 @@ def latest(
     return Model.from_dict(orjson.loads(row.artefact)), orjson.loads(row.card)
 
 
+def tasks(conn: Connection) -> list[str]:
+    """Every task with a registered version (churn, value, propensity_coffee, ...)."""
+    rows = conn.execute(
+        sa.select(t.model_versions.c.task).distinct().order_by(t.model_versions.c.task)
+    )
+    return [r[0] for r in rows]
+
+
 def cards(engine: Engine, task: str | None = None) -> list[dict[str, Any]]:
     query = sa.select(
         t.model_versions.c.version,

@@ -156,7 +156,7 @@ def _run(
         models, notes = trained.models, list(trained.notes)
     else:
         with engine.connect() as conn:
-            for task in ("churn", "next_purchase", "value"):
+            for task in registry.tasks(conn):
                 found = registry.latest(conn, task)
                 if found:
                     models[task] = found[0]
