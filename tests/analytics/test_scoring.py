@@ -77,6 +77,7 @@ def test_scoring_writes_explained_scores_and_model_cards(store: tuple[Settings, 
     assert churn_score["model_version"] == report.versions["churn_risk"]
     assert len(churn_score["why"]) == 3 and churn_score["why"][0]["feature"]
     assert view["scores"]["rfm"]["label"]  # the named segment
+    assert view["scores"]["rfm"]["why"][0].startswith("R=")  # and the edges behind it
     sc = {name: v["value"] for name, v in view["scores"].items()}
     assert 0.0 < sc["p_alive"] <= 1.0
     # 12 monthly periods discounted at 1%: below undiscounted purchases x spend, not far below

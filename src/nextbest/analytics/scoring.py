@@ -269,6 +269,8 @@ def _score(
             seg if b else None for seg, b in zip(rfm.segments.tolist(), buyers, strict=True)
         ],
         "version": "rfm-" + _edges_hash(rfm.edges),
+        # the edges behind each score: "R=5 because 3 days since last purchase <= edge 7"
+        "reasons": [list(rfm.explain(i).reasons) if b else None for i, b in enumerate(buyers)],
     }
     churn = out.get("churn_risk")
     micro_input = table
@@ -308,6 +310,8 @@ def _rows(
                 why = orjson.dumps(
                     [{"feature": f, "value": v, "contribution": c} for f, v, c in drivers[i]]
                 ).decode()
+            elif entry.get("reasons") is not None and entry["reasons"][i] is not None:
+                why = orjson.dumps(entry["reasons"][i]).decode()
             rows.append((member, name, value, label, entry["version"], at, now, why))
     return rows
 
