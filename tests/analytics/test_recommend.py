@@ -16,12 +16,13 @@ import pytest
 import scipy.sparse as sp
 
 from nextbest.analytics import recommend as rec
+from nextbest.analytics.recommend_als import fit_als
 from nextbest.analytics.recommend_eval import evaluate, targets, time_split
 
 DAY = 86_400
 FITS: dict[str, Callable[[rec.Interactions], rec.Recommender]] = {
     "item_knn": rec.fit_item_knn,
-    "als": rec.fit_als,
+    "als": fit_als,
     "popularity": rec.fit_popularity,
     "frequency": rec.fit_frequency,
 }
@@ -204,8 +205,8 @@ INVALID: list[tuple[Callable[[], object], str]] = [
     (lambda: rec.Interactions.from_rows([("a", "x", 0, 0.0)]), "weight must be positive"),
     (lambda: rec.fit_item_knn(_rows(), neighbours=0), "neighbours >= 1"),
     (lambda: rec.fit_item_knn(_rows(), shrink=-1), "shrink >= 0"),
-    (lambda: rec.fit_als(_rows(), factors=0), "factors >= 1"),
-    (lambda: rec.fit_als(_rows(), regularization=0), "positive regularization"),
+    (lambda: fit_als(_rows(), factors=0), "factors >= 1"),
+    (lambda: fit_als(_rows(), regularization=0), "positive regularization"),
     (lambda: rec.top_k(np.zeros((1, 2)), k=0), "k must be at least 1"),
     (lambda: rec.member_matrix(_rows(), items=("x",), members=["a", "a"]), "distinct"),
     (

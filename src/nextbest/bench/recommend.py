@@ -31,6 +31,7 @@ import numpy as np
 
 from nextbest.analytics import recommend as rec
 from nextbest.analytics.interactions import LEVELS, Level, read_simulation
+from nextbest.analytics.recommend_als import fit_als
 from nextbest.analytics.recommend_eval import (
     DAY,
     MODES,
@@ -44,7 +45,7 @@ from nextbest.sim import SimConfig, simulate_to_dir
 OURS = ("item_knn", "als")
 FITS: dict[str, Callable[[rec.Interactions], rec.Recommender]] = {
     "item_knn": rec.fit_item_knn,
-    "als": rec.fit_als,
+    "als": fit_als,
     "popularity": rec.fit_popularity,
     "frequency": rec.fit_frequency,
 }

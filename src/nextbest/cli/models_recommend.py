@@ -141,10 +141,11 @@ def recommend(
 
 def _fit(name: str, interactions: Interactions) -> Recommender:
     from nextbest.analytics import recommend as rec
+    from nextbest.analytics.recommend_als import fit_als
 
     fits: dict[str, Callable[[Interactions], Recommender]] = {
         "item_knn": rec.fit_item_knn,
-        "als": rec.fit_als,
+        "als": fit_als,
         "popularity": rec.fit_popularity,
         "frequency": rec.fit_frequency,
     }
