@@ -15,7 +15,7 @@ drop-out, and many infrequent members who are still alive look the same as lost 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from nextbest.analytics.features.duckdb_run import DuckDBFeatures
 from nextbest.analytics.features.spec import Snapshot
@@ -42,7 +43,7 @@ class NotEnoughData(NextbestError):
 
 @dataclass(frozen=True, slots=True)
 class Flags:
-    """Per member: first flag time (NaN: never) at one threshold."""
+    """What one threshold does: how many members it flags, how rightly, and how early."""
 
     threshold: float
     precision: float
@@ -53,9 +54,9 @@ class Flags:
     mean_delay_days: float
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, NaN (no right flag) as null."""
         return {
-            k: (None if isinstance(v, float) and np.isnan(v) else v)
-            for k, v in zip(self.__slots__, (getattr(self, s) for s in self.__slots__), strict=True)
+            k: None if isinstance(v, float) and np.isnan(v) else v for k, v in asdict(self).items()
         }
 
 
@@ -136,8 +137,6 @@ def member_persons(features: DuckDBFeatures, records: Path) -> dict[str, str]:
 
 
 def person_dropouts(persons: Path) -> dict[str, float]:
-    import pyarrow.parquet as pq
-
     table = pq.read_table(persons, columns=["person_id", "dropout_at"])
     out: dict[str, float] = {}
     for person, day in zip(

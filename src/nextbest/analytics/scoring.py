@@ -32,7 +32,7 @@ from nextbest.analytics.predict import btyd_scores
 from nextbest.analytics.predict.matrix import column
 from nextbest.analytics.predict.models import Model
 from nextbest.analytics.predict.training import Horizons, Trained, Trainer
-from nextbest.analytics.rfm import score_table
+from nextbest.analytics.rfm import RfmResult, score_table
 from nextbest.analytics.rfm_chart import write_rfm_heatmap
 from nextbest.config import Settings
 from nextbest.errors import NextbestError
@@ -167,8 +167,8 @@ def _run(
     tick = time.perf_counter()
     progress(f"scoring members as of {at:%Y-%m-%d}")
     current = features.snapshot(Snapshot(as_of=at, categories=categories, spend_currency=currency))
-    scores = _score(current, models, at=at, notes=notes)
     rfm = score_table(current)
+    scores = _score(current, models, rfm=rfm, at=at, notes=notes)
     if rfm_chart is not None:
         write_rfm_heatmap(rfm, rfm_chart)
     segments: dict[str, int] = {}
@@ -185,7 +185,7 @@ def _run(
             if trained is None:
                 continue
             previous = registry.latest(conn, task, before=model.version)
-            card = _card(model, trained, current, scores, previous, at=at)
+            card = _card(model, trained, current, previous, at=at)
             registry.save_model(conn, model, card=card, at=now)
             cards[task] = card
     rows = _rows(current, scores, at=at, now=now)
@@ -220,6 +220,7 @@ def _score(
     table: pa.Table,
     models: dict[str, Model],
     *,
+    rfm: RfmResult,
     at: datetime,
     notes: list[str],
     explain: int = EXPLAIN_TOP,
@@ -261,14 +262,13 @@ def _score(
         out["clv_12m"] = {"values": btyd_scores.lifetime_value(table, bg, gg), "version": both}
     else:
         notes.append("BG/NBD: fewer than 50 purchasers, not fitted")
-    rfm = score_table(table)
     rfm_codes = (rfm.r * 100 + rfm.f * 10 + rfm.m).astype(np.float64)
     out["rfm"] = {
         "values": np.where(buyers, rfm_codes, np.nan),
         "labels": [
             seg if b else None for seg, b in zip(rfm.segments.tolist(), buyers, strict=True)
         ],
-        "version": "rfm-" + _edges_hash(rfm.edges),
+        "version": "rfm-" + _digest(rfm.edges),
         # the edges behind each score: "R=5 because 3 days since last purchase <= edge 7"
         "reasons": [list(rfm.explain(i).reasons) if b else None for i, b in enumerate(buyers)],
     }
@@ -281,13 +281,14 @@ def _score(
         "values": np.full(table.num_rows, np.nan),
         "labels": frame["description"].to_list(),
         "ids": frame["segment_id"].to_list(),
-        "version": "micro-" + _edges_hash(sorted(set(frame["segment_id"].to_list()))),
+        "version": "micro-" + _digest(sorted(set(frame["segment_id"].to_list()))),
     }
     return out
 
 
-def _edges_hash(edges: Any) -> str:
-    return hashlib.sha256(repr(edges).encode()).hexdigest()[:10]
+def _digest(value: Any) -> str:
+    """A short content hash: the version of a rule-based score (RFM edges, segment ids)."""
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:10]
 
 
 def _rows(
@@ -320,18 +321,18 @@ def _card(
     model: Model,
     trained: Trained,
     current: pa.Table,
-    scores: dict[str, dict[str, Any]],
     previous: tuple[Model, dict[str, Any]] | None,
     *,
     at: datetime,
 ) -> dict[str, Any]:
-    task = model.task.split("_")[0] if model.task.startswith("propensity") else model.task
+    task = "propensity" if model.task.startswith("propensity_") else model.task
     report = trained.reports.get(task, {})
     if task == "propensity":
         cat = model.task.removeprefix("propensity_")
         report = report.get("categories", {}).get(cat, {})
-    score = model.predict(current)
-    score = score[~np.isnan(score)]
+    full = model.predict(current)
+    keep = ~np.isnan(full)
+    score = full[keep]
     edges = np.unique(np.quantile(score, np.linspace(0, 1, 11))) if len(score) else np.array([])
     distribution = {
         "edges": [float(e) for e in edges],
@@ -349,8 +350,6 @@ def _card(
     fairness = {}
     for group in GROUPS:
         if group in current.column_names:
-            full = model.predict(current)
-            keep = ~np.isnan(full)
             fairness[group] = metrics.group_report(
                 np.asarray(current[group].to_pylist(), dtype=object)[keep], full[keep]
             )

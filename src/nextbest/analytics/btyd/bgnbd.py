@@ -23,9 +23,10 @@ from nextbest.analytics.btyd.fit import (
     Floats,
     Objective,
     dot,
+    fit_histories,
+    grouped_log_likelihood,
     log_add_exp,
-    minimise,
-    report,
+    model_dict,
 )
 from nextbest.analytics.btyd.histories import Histories
 
@@ -141,16 +142,11 @@ class BGNBD:
         return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "model": self.name,
-            "params": self.params(),
-            "fit": None if self.fit is None else self.fit.to_dict(),
-        }
+        return model_dict(self.name, self.params(), self.fit)
 
     def log_likelihood(self, histories: Histories) -> float:
         """Total log-likelihood of ``histories`` under these parameters."""
-        value, _ = bgnbd_objective(histories)(np.log(list(self.params().values())))
-        return -value * float(histories.weight.sum())
+        return grouped_log_likelihood(bgnbd_objective(histories), self.params(), histories)
 
     def expected_purchases(self, t: npt.ArrayLike) -> Floats:
         return bgnbd_expected_purchases(t, **self.params())
@@ -175,24 +171,10 @@ def fit_bgnbd(histories: Histories, *, start: dict[str, float] | None = None) ->
     (True, 3000)
     """
     begin = start or default_start(histories)
-    found = minimise(bgnbd_objective(histories), np.log([begin[k] for k in PARAMS]))
-    r, alpha, a, b = (float(v) for v in np.exp(found.log_params))
-    return BGNBD(
-        r=r,
-        alpha=alpha,
-        a=a,
-        b=b,
-        fit=report(
-            found,
-            total_weight=float(histories.weight.sum()),
-            n_customers=histories.n_customers,
-            n_histories=histories.n_histories,
-            unit_days=histories.unit_days,
-            calibration_end=histories.calibration_end,
-            gradient="analytic",
-            start=dict(begin),
-        ),
+    params, fitted = fit_histories(
+        bgnbd_objective(histories), histories, names=PARAMS, start=begin, gradient="analytic"
     )
+    return BGNBD(**params, fit=fitted)
 
 
 def bgnbd_p_alive(

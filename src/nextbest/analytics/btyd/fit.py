@@ -13,13 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
 Floats = npt.NDArray[np.float64]
+if TYPE_CHECKING:
+    from nextbest.analytics.btyd.histories import Histories
+
 Objective = Callable[[Floats], tuple[float, Floats]]
 """Log-parameters to (mean negative log-likelihood, its gradient in the log-parameters)."""
 
@@ -223,3 +226,39 @@ class CountModel(Protocol):
         ...
 
     def to_dict(self) -> dict[str, object]: ...
+
+
+def fit_histories(
+    objective: Objective,
+    histories: Histories,
+    *,
+    names: tuple[str, ...],
+    start: dict[str, float],
+    gradient: str,
+) -> tuple[dict[str, float], FitReport]:
+    """Maximise a count model's likelihood over grouped histories: parameters and report."""
+    found = minimise(objective, np.log([start[k] for k in names]))
+    params = {k: float(v) for k, v in zip(names, np.exp(found.log_params), strict=True)}
+    fitted = report(
+        found,
+        total_weight=float(histories.weight.sum()),
+        n_customers=histories.n_customers,
+        n_histories=histories.n_histories,
+        unit_days=histories.unit_days,
+        calibration_end=histories.calibration_end,
+        gradient=gradient,
+        start=dict(start),
+    )
+    return params, fitted
+
+
+def grouped_log_likelihood(
+    objective: Objective, params: dict[str, float], histories: Histories
+) -> float:
+    """Total log-likelihood of ``histories`` at ``params`` (the objective is the mean NLL)."""
+    value, _ = objective(np.log(list(params.values())))
+    return -value * float(histories.weight.sum())
+
+
+def model_dict(name: str, params: dict[str, float], fit: FitReport | None) -> dict[str, object]:
+    return {"model": name, "params": params, "fit": None if fit is None else fit.to_dict()}

@@ -36,9 +36,10 @@ from nextbest.analytics.btyd.fit import (
     Objective,
     central_gradient,
     dot,
+    fit_histories,
+    grouped_log_likelihood,
     log_add_exp,
-    minimise,
-    report,
+    model_dict,
 )
 from nextbest.analytics.btyd.histories import Histories
 
@@ -211,15 +212,11 @@ class ParetoNBD:
         return {"r": self.r, "alpha": self.alpha, "s": self.s, "beta": self.beta}
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "model": self.name,
-            "params": self.params(),
-            "fit": None if self.fit is None else self.fit.to_dict(),
-        }
+        return model_dict(self.name, self.params(), self.fit)
 
     def log_likelihood(self, histories: Histories) -> float:
-        value, _ = paretonbd_objective(histories)(np.log(list(self.params().values())))
-        return -value * float(histories.weight.sum())
+        """Total log-likelihood of ``histories`` under these parameters."""
+        return grouped_log_likelihood(paretonbd_objective(histories), self.params(), histories)
 
     def expected_purchases(self, t: npt.ArrayLike) -> Floats:
         return paretonbd_expected_purchases(t, **self.params())
@@ -244,24 +241,14 @@ def fit_paretonbd(histories: Histories, *, start: dict[str, float] | None = None
     (True, 3000)
     """
     begin = start or default_start(histories)
-    found = minimise(paretonbd_objective(histories), np.log([begin[k] for k in PARAMS]))
-    r, alpha, s, beta = (float(v) for v in np.exp(found.log_params))
-    return ParetoNBD(
-        r=r,
-        alpha=alpha,
-        s=s,
-        beta=beta,
-        fit=report(
-            found,
-            total_weight=float(histories.weight.sum()),
-            n_customers=histories.n_customers,
-            n_histories=histories.n_histories,
-            unit_days=histories.unit_days,
-            calibration_end=histories.calibration_end,
-            gradient="central differences",
-            start=dict(begin),
-        ),
+    params, fitted = fit_histories(
+        paretonbd_objective(histories),
+        histories,
+        names=PARAMS,
+        start=begin,
+        gradient="central differences",
     )
+    return ParetoNBD(**params, fit=fitted)
 
 
 def paretonbd_p_alive(
