@@ -8,7 +8,7 @@ from nextbest.cli import (
     audit,
     bench,
     bench_analytics,
-    bench_cdnow,
+    bench_btyd,
     bench_identity,
     bench_ledger,
     bench_segments,
@@ -23,8 +23,8 @@ from nextbest.cli import (
     linking,
     models,
     models_btyd,
-    models_recommend,
     program,
+    recommend,
     score,
     segments,
     serve,
@@ -47,12 +47,12 @@ ledger.app.command("liability")(liability.liability)
 models.app.command("btyd")(models_btyd.btyd)
 models.app.command("cards")(score.cards)
 models.app.command("early-warning")(early_warning.early_warning)
-models.app.command("recommend")(models_recommend.recommend)
-bench.app.command("cdnow")(bench_cdnow.bench_cdnow)
+models.app.command("recommend")(recommend.recommend)
+bench.app.command("cdnow")(bench_btyd.bench_cdnow)
 bench.app.command("analytics")(bench_analytics.bench_analytics)
-bench.app.command("btyd")(bench_cdnow.bench_btyd)
+bench.app.command("btyd")(bench_btyd.bench_btyd)
 bench.app.command("microsegments")(bench_segments.bench_microsegments)
-bench.app.command("recommend")(models_recommend.bench_recommend)
+bench.app.command("recommend")(recommend.bench_recommend)
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(identity.app, name="identity")
