@@ -85,6 +85,9 @@ class ProfileState:
     consent: dict[str, Stated] = field(default_factory=dict)
     preferences: dict[str, Stated] = field(default_factory=dict)
     attributes: dict[str, Stated] = field(default_factory=dict)
+    # UTC hour of day ("0".."23") -> purchases, opens, clicks and app opens then: the
+    # member's habitual hours, which pick send times
+    active_hours: dict[str, int] = field(default_factory=dict)
 
     # --- folding ---------------------------------------------------------------
     def apply(self, facts: Facts) -> None:
@@ -95,6 +98,9 @@ class ProfileState:
         if self.last_event_at is None or at > self.last_event_at:
             self.last_event_at = at
         self.source_counts[source] = self.source_counts.get(source, 0) + 1
+        if kind in _ACTIVE:
+            hour = str(int(at // 3600) % 24)
+            self.active_hours[hour] = self.active_hours.get(hour, 0) + 1
         if kind == "purchase":
             self._purchase(at, detail)
         elif kind in _ENGAGEMENT:
@@ -168,6 +174,7 @@ class ProfileState:
         _add(self.category_count, other.category_count)
         _add(self.source_counts, other.source_counts)
         _add(self.engagement, other.engagement)
+        _add(self.active_hours, other.active_hours)
         self.app_opens += other.app_opens
         self.product_views += other.product_views
         self.cart_adds += other.cart_adds
@@ -228,6 +235,7 @@ class ProfileState:
         return cls(**data)
 
 
+_ACTIVE = frozenset({"purchase", "message_opened", "message_clicked", "app_open"})
 _ENGAGEMENT = {
     "message_delivered": "delivered",
     "message_opened": "opened",

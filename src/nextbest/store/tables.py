@@ -301,3 +301,57 @@ member_scores = Table(
     Column("scored_at", DateTime(timezone=True), nullable=False),
     Column("explanation", Text, nullable=True),
 )
+
+# --- decisions (0005) -------------------------------------------------------------------
+# Contact-governance counters when Redis is not configured: one row per cap window,
+# cool-down or budget; a row past ``expires_at`` counts as zero.
+contact_counters = Table(
+    "contact_counters",
+    metadata,
+    Column("key", String(KEY), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("expires_at", Float, nullable=True),
+)
+
+# Every decision with what off-policy evaluation needs: context, all candidates with their
+# scores and filter reasons, the chosen action, its propensity, policy and model versions.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("request_key", String(ID), nullable=True, unique=True),
+    Column("member_id", String(ID), nullable=False, index=True),
+    Column("decided_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("action_id", String(ID), nullable=False, index=True),
+    Column("channel", String(32), nullable=True),
+    Column("send_at", DateTime(timezone=True), nullable=True),
+    Column("propensity", Float, nullable=False),
+    Column("holdout", Integer, nullable=False),
+    Column("contacted", Integer, nullable=False),
+    Column("catalogue_version", String(64), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("record", Text, nullable=False),  # JSON: context, candidates, explanation
+    Column("reward", Float, nullable=True),
+    Column("rewarded_at", DateTime(timezone=True), nullable=True),
+)
+
+# Outcome events credited to decisions, once each (learning is idempotent).
+decision_outcomes = Table(
+    "decision_outcomes",
+    metadata,
+    Column("event_id", String(ID), primary_key=True),
+    Column("decision_id", String(64), nullable=False, index=True),
+    Column("kind", String(64), nullable=False),
+    Column("reward", Float, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+# The learner's posterior, one row per policy; ``version`` increases with each update.
+policy_states = Table(
+    "policy_states",
+    metadata,
+    Column("policy", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

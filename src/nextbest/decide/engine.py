@@ -1,0 +1,549 @@
+"""The next-best-action decision, pure: eligibility, governance, scoring, arbitration, exploration.
+
+For one member and moment the engine walks every action of the catalogue:
+
+1. **eligibility**: validity window, the action's rules, suppression rules;
+2. **governance** per channel: consent for the action's purpose, quiet hours, frequency caps,
+   cool-down, per-member caps and budgets (by the usage a ``ContactBudget`` reported);
+3. **scoring**: expected incremental value ``uplift * value - cost`` where uplift is the
+   response probability if treated minus if not (catalogue priors, corrected by the
+   learner) times the chance the member sees it on that channel; the channel with the best
+   predicted engagement carries the action; the catalogue's arbitration formula (with the
+   marketers' levers) ranks;
+4. **arbitration**: only the highest priority class present competes (service over
+   retention over marketing); "do nothing" competes unless a service action is due;
+5. **exploration**: Thompson win rates with a floor give each candidate its propensity, and
+   the action is drawn from them with a seeded generator (same seed and state, same
+   decision).
+
+Nothing here reads a clock, a database or the network: time, member facts and usage come in,
+a ``Decision`` (with the slots to reserve and the whole explanation) comes out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from nextbest.decide.actions import OUTBOUND, Action, Catalogue, Priority
+from nextbest.decide.governance import (
+    Slot,
+    consent_reason,
+    full_slot,
+    slots_for,
+    zone,
+)
+from nextbest.decide.learner import CONTROL, Learner, context_features, propensities
+from nextbest.decide.timing import engagement, send_time
+
+DEFAULT_FORMULA = "uplift * value - cost"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    """What the engine knows of a member: the expression environment and a few typed facts."""
+
+    member_id: str
+    env: Mapping[str, Any]  # {"member": …, "scores": …, "ledger": …}
+    consent: Mapping[str, bool] = field(default_factory=dict)
+    timezone: str | None = None
+    active_hours: Mapping[str, int] = field(default_factory=dict)
+    engagement: Mapping[str, int] = field(default_factory=dict)
+    churn_risk: float | None = None
+    days_since_purchase: float | None = None
+    purchases: int = 0
+    drivers: Mapping[str, Any] = field(default_factory=dict)  # score -> its top drivers
+    model_versions: Mapping[str, str] = field(default_factory=dict)  # score -> model version
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The moment of a decision. ``channel`` asks for one channel or placement (a till, the
+    app, a call-centre screen); None lets each action use its best outbound channel."""
+
+    at: datetime
+    channel: str | None = None
+    placement: str | None = None
+    location: str | None = None
+    event: Mapping[str, Any] | None = None
+    send_now: bool = False
+    actions: frozenset[str] | None = None  # only these (a journey's decide step)
+    exclude: frozenset[tuple[str, str]] = frozenset()  # (action, channel) that lost a race
+    seed: int = 0
+    key: str | None = None  # idempotency key of the request
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One action as the engine weighed it; ``reasons`` empty means it competed."""
+
+    action_id: str
+    priority: str
+    channel: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    p_treated: float = 0.0
+    p_control: float = 0.0
+    seen: float = 1.0
+    uplift: float = 0.0
+    value: float = 0.0
+    cost: float = 0.0
+    score: float = 0.0
+    score_sd: float = 0.0
+    propensity: float = 0.0
+    send_at: datetime | None = None
+    timing: str = ""
+    slots: list[Slot] = field(default_factory=list)
+    features: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action_id, "priority": self.priority}
+        if self.reasons:
+            out["filtered"] = self.reasons
+            if self.rules:
+                out["rules"] = self.rules
+            return out
+        out.update(
+            channel=self.channel,
+            rules=self.rules,
+            p_treated=round(self.p_treated, 6),
+            p_control=round(self.p_control, 6),
+            seen=round(self.seen, 6),
+            uplift=round(self.uplift, 6),
+            value=round(self.value, 4),
+            cost=round(self.cost, 4),
+            score=round(self.score, 6),
+            score_sd=round(self.score_sd, 6),
+            propensity=self.propensity,
+            send_at=self.send_at.isoformat() if self.send_at else None,
+        )
+        return out
+
+
+@dataclass(slots=True)
+class Decision:
+    decision_id: str
+    member_id: str
+    at: datetime
+    action: Action
+    channel: str | None
+    send_at: datetime | None
+    propensity: float
+    holdout: bool
+    candidates: list[Candidate]
+    slots: list[Slot]
+    features: list[float]
+    catalogue_version: str
+    policy_version: str
+    model_versions: Mapping[str, str]
+    why: dict[str, Any]
+
+    @property
+    def contacts(self) -> bool:
+        """Whether carrying it out contacts the member (and so takes governance slots)."""
+        return self.action.kind != "nothing" and self.channel in OUTBOUND
+
+
+def decision_id(member_id: str, at: datetime, seed: int, key: str | None) -> str:
+    """Deterministic id: a retried request (same key) gets the same decision id."""
+    text = f"{member_id}|{key or at.isoformat()}|{seed}"
+    return "d_" + hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def in_holdout(member_id: str, share: float, *, salt: str = "universal") -> bool:
+    """Stable assignment to the universal holdout by hashing; it never changes for a member.
+
+    >>> sum(in_holdout(f"m_{i}", 0.1) for i in range(10_000))
+    1003
+    """
+    digest = hashlib.blake2b(f"{salt}|{member_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < share
+
+
+def _number(expr: Any, env: Mapping[str, Any]) -> float:
+    if expr is None:
+        return 0.0
+    v = expr.evaluate(env)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return 0.0
+    return float(v)
+
+
+def _clip(p: float) -> float:
+    return min(max(p, 0.0), 1.0)
+
+
+class Engine:
+    """Decides for one member at a time over a compiled catalogue and a learner."""
+
+    def __init__(self, catalogue: Catalogue, learner: Learner | None = None) -> None:
+        self.catalogue = catalogue
+        self.learner = learner or Learner(prior_strength=catalogue.learning.prior_strength)
+        self.nothing = next(a for a in catalogue.actions if a.kind == "nothing")
+        self._formula = catalogue.arbitration.formula
+        self._default_formula = catalogue.arbitration.source.replace(" ", "") == (
+            DEFAULT_FORMULA.replace(" ", "")
+        )
+        self._costs = {
+            a.id: a.expected_cost(
+                cost_per_point=catalogue.cost_per_point, breakage=catalogue.breakage
+            )
+            for a in catalogue.actions
+        }
+        # Expressions without names are constants: computed once here, not per decision.
+        self._const: dict[tuple[str, str], float] = {}
+        for a in catalogue.actions:
+            for part in ("value", "response", "baseline"):
+                expr = getattr(a, part)
+                if expr is not None and not expr.roots:
+                    self._const[(a.id, part)] = _number(expr, {})
+
+    @property
+    def policy_version(self) -> str:
+        return f"{self.catalogue.version}.l{self.learner.version}"
+
+    def _part(self, action: Action, part: str, env: Mapping[str, Any]) -> float:
+        got = self._const.get((action.id, part))
+        return got if got is not None else _number(getattr(action, part), env)
+
+    def context(self, facts: MemberFacts, request: Request) -> tuple[dict[str, Any], datetime]:
+        """The expression environment for this moment, and the member's local time."""
+        policy = self.catalogue.policy
+        local_now = request.at.astimezone(zone(facts.timezone, policy.default_timezone))
+        env = dict(facts.env)
+        env["context"] = {
+            "channel": request.channel,
+            "placement": request.placement,
+            "location": request.location,
+            "hour": local_now.hour,
+            "weekday": local_now.weekday(),
+            "event": dict(request.event or {}),
+        }
+        return env, local_now
+
+    def slot_keys(self, facts: MemberFacts, request: Request) -> list[str]:
+        """Every counter a decision may consult: read them once, then ``decide``."""
+        _env, local_now = self.context(facts, request)
+        keys: set[str] = set()
+        policy = self.catalogue.policy
+        for action in self.catalogue.actions:
+            for channel in self._channels(action, request):
+                for s in slots_for(
+                    policy,
+                    member_id=facts.member_id,
+                    action=action,
+                    channel=channel,
+                    local_at=local_now,
+                ):
+                    keys.add(s.key)
+        return sorted(keys)
+
+    def _channels(self, action: Action, request: Request) -> tuple[str, ...]:
+        if request.channel is not None:
+            return (request.channel,) if request.channel in action.channels else ()
+        return tuple(c for c in action.channels if c in OUTBOUND)
+
+    def decide(self, facts: MemberFacts, request: Request, usage: Mapping[str, int]) -> Decision:
+        cat = self.catalogue
+        env, local_now = self.context(facts, request)
+        did = decision_id(facts.member_id, request.at, request.seed, request.key)
+        if in_holdout(facts.member_id, cat.learning.holdout_share):
+            return self._holdout(facts, request, did)
+
+        suppressions: dict[str, bool] = {}
+        times: dict[str, tuple[datetime | None, str]] = {}
+        candidates: list[Candidate] = []
+        competing: list[tuple[Candidate, Action]] = []
+        for action in cat.actions:
+            cand = Candidate(action_id=action.id, priority=action.priority.name.lower())
+            candidates.append(cand)
+            if action.kind == "nothing":
+                cand.channel = request.channel
+                competing.append((cand, action))
+                continue
+            if request.actions is not None and action.id not in request.actions:
+                cand.reasons.append("not offered at this step")
+                continue
+            if action.starts_at is not None and request.at < action.starts_at:
+                cand.reasons.append(f"not valid before {action.starts_at.isoformat()}")
+                continue
+            if action.ends_at is not None and request.at >= action.ends_at:
+                cand.reasons.append(f"expired at {action.ends_at.isoformat()}")
+                continue
+            failed = False
+            for rule in action.eligibility:
+                ok = rule.holds(env)
+                cand.rules.append({"rule": rule.source, "passed": ok})
+                if not ok:
+                    cand.reasons.append(f"rule not met: {rule.source}")
+                    failed = True
+                    break
+            if failed:
+                continue
+            hit = self._suppressed(action, env, suppressions)
+            if hit is not None:
+                cand.reasons.append(f"suppressed: {hit}")
+                continue
+            self._pick_channel(cand, action, facts, request, local_now, usage, times)
+            if not cand.reasons:
+                competing.append((cand, action))
+
+        chosen, cands = self._arbitrate(competing, facts, env)
+        rng = np.random.default_rng(
+            [request.seed, int(did[2:18], 16) & 0xFFFFFFFF, self.learner.version]
+        )
+        means = np.array([c.score for c, _a in cands])
+        sds = np.array([c.score_sd for c, _a in cands])
+        probs = propensities(means, sds, exploration=cat.learning.exploration, rng=rng)
+        for (c, _a), p in zip(cands, probs, strict=True):
+            c.propensity = float(p)
+        kept = {id(c) for c, _a in cands}
+        for c, _a in competing:
+            if id(c) not in kept:
+                c.reasons.append(f"outranked: a {chosen.name.lower()} action is due")
+        pick = int(rng.choice(len(cands), p=probs))
+        cand, action = cands[pick]
+        why = self._why(cand, action, cands, candidates, facts, chosen)
+        return Decision(
+            decision_id=did,
+            member_id=facts.member_id,
+            at=request.at,
+            action=action,
+            channel=cand.channel,
+            send_at=cand.send_at,
+            propensity=cand.propensity,
+            holdout=False,
+            candidates=candidates,
+            slots=cand.slots,
+            features=cand.features,
+            catalogue_version=cat.version,
+            policy_version=self.policy_version,
+            model_versions=facts.model_versions,
+            why=why,
+        )
+
+    def _suppressed(
+        self, action: Action, env: Mapping[str, Any], seen: dict[str, bool]
+    ) -> str | None:
+        for rule in self.catalogue.policy.suppressions:
+            covers = action.priority in rule.priorities or bool(action.tags & rule.tags)
+            if not covers:
+                continue
+            on = seen.get(rule.name)
+            if on is None:
+                on = seen[rule.name] = rule.when.holds(env)
+            if on:
+                return rule.name
+        return None
+
+    def _pick_channel(
+        self,
+        cand: Candidate,
+        action: Action,
+        facts: MemberFacts,
+        request: Request,
+        local_now: datetime,
+        usage: Mapping[str, int],
+        times: dict[str, tuple[datetime | None, str]],
+    ) -> None:
+        """Keep the channel the member is likeliest to see among those governance allows."""
+        policy = self.catalogue.policy
+        best: tuple[float, str, datetime, str, list[Slot]] | None = None
+        refused: list[str] = []
+        for channel in self._channels(action, request):
+            if (action.id, channel) in request.exclude:
+                refused.append(f"{channel}: its last slot went to a concurrent decision")
+                continue
+            why_not = consent_reason(
+                facts.consent, channel=channel, purpose=action.purpose, kind=action.kind
+            )
+            if why_not is not None:
+                refused.append(f"{channel}: {why_not}")
+                continue
+            timed = times.get(channel)
+            if timed is None:
+                timed = times[channel] = send_time(
+                    policy,
+                    channel=channel,
+                    local_now=local_now,
+                    active_hours=facts.active_hours,
+                    send_now=request.send_now or action.priority is Priority.SERVICE,
+                )
+            at, timing = timed
+            if at is None:
+                refused.append(f"{channel}: {timing}")
+                continue
+            slots = slots_for(
+                policy, member_id=facts.member_id, action=action, channel=channel, local_at=at
+            )
+            full = full_slot(slots, usage)
+            if full is not None:
+                refused.append(f"{channel}: {full.reason}")
+                continue
+            seen = engagement(facts.engagement, channel)
+            if best is None or seen > best[0]:
+                best = (seen, channel, at, timing, slots)
+        if best is None:
+            cand.reasons.extend(refused or ["no channel of this action fits the request"])
+            return
+        seen, channel, at, timing, slots = best
+        cand.channel, cand.seen, cand.send_at, cand.timing, cand.slots = (
+            channel,
+            seen,
+            at,
+            timing,
+            slots,
+        )
+        if refused:
+            cand.rules.extend({"channel": r, "passed": False} for r in refused)
+
+    def _arbitrate(
+        self,
+        competing: list[tuple[Candidate, Action]],
+        facts: MemberFacts,
+        env: Mapping[str, Any],
+    ) -> tuple[Priority, list[tuple[Candidate, Action]]]:
+        """Score the competitors and keep the highest priority class present."""
+        top = max((a.priority for _c, a in competing if a.kind != "nothing"), default=None)
+        if top is None:
+            kept = [(c, a) for c, a in competing if a.kind == "nothing"]
+            top = Priority.MARKETING
+        elif top is Priority.SERVICE:
+            kept = [(c, a) for c, a in competing if a.priority is top and a.kind != "nothing"]
+        else:
+            kept = [(c, a) for c, a in competing if a.priority is top or a.kind == "nothing"]
+        xs = np.array(
+            [
+                context_features(
+                    churn_risk=facts.churn_risk,
+                    days_since_purchase=facts.days_since_purchase,
+                    purchases=facts.purchases,
+                    engagement=c.seen,
+                )
+                for c, _a in kept
+            ]
+        )
+        xs = xs.reshape(len(kept), -1)
+        mean, sd = self.learner.correction([a.id for _c, a in kept], xs)
+        control, _sd = self.learner.correction([CONTROL] * len(kept), xs)
+        levers = self.catalogue.arbitration.levers
+        for i, (c, a) in enumerate(kept):
+            c.features = [float(v) for v in xs[i]]
+            if a.kind == "nothing":
+                continue
+            p_treat = _clip(self._part(a, "response", env) + mean[i])
+            p_ctrl = _clip(self._part(a, "baseline", env) + control[i])
+            c.p_treated, c.p_control = p_treat, p_ctrl
+            c.uplift = c.seen * (p_treat - p_ctrl)
+            c.value = self._part(a, "value", env)
+            c.cost = self._costs[a.id]
+            spread = c.seen * sd[i]
+            if self._default_formula:
+                c.score = c.uplift * c.value - c.cost
+                c.score_sd = spread * abs(c.value)
+            else:
+                c.score = self._score(c, a, env, levers, c.uplift)
+                c.score_sd = abs(self._score(c, a, env, levers, c.uplift + spread) - c.score)
+        return top, kept
+
+    def _score(
+        self,
+        c: Candidate,
+        a: Action,
+        env: Mapping[str, Any],
+        levers: Mapping[str, float],
+        uplift: float,
+    ) -> float:
+        scope = dict(env)
+        scope.update(
+            propensity=c.p_control + uplift,
+            uplift=uplift,
+            value=c.value,
+            cost=c.cost,
+            context_weight=c.seen,
+            lever=a.weight,
+            levers=levers,
+        )
+        return _number(self._formula, scope)
+
+    def _holdout(self, facts: MemberFacts, request: Request, did: str) -> Decision:
+        cand = Candidate(
+            action_id=self.nothing.id,
+            priority=self.nothing.priority.name.lower(),
+            channel=request.channel,
+            propensity=1.0,
+        )
+        return Decision(
+            decision_id=did,
+            member_id=facts.member_id,
+            at=request.at,
+            action=self.nothing,
+            channel=request.channel,
+            send_at=None,
+            propensity=1.0,
+            holdout=True,
+            candidates=[cand],
+            slots=[],
+            features=[],
+            catalogue_version=self.catalogue.version,
+            policy_version=self.policy_version,
+            model_versions=facts.model_versions,
+            why={
+                "summary": "member is in the universal holdout: no action, ever "
+                f"({self.catalogue.learning.holdout_share:.0%} of members)",
+            },
+        )
+
+    def _why(
+        self,
+        cand: Candidate,
+        action: Action,
+        competed: Sequence[tuple[Candidate, Action]],
+        candidates: Sequence[Candidate],
+        facts: MemberFacts,
+        top: Priority,
+    ) -> dict[str, Any]:
+        """The explanation: what won and why, what lost and why, the scores behind it."""
+        texts = [r.source for r in action.eligibility] + [
+            e.source for e in (action.value, action.response, action.baseline) if e is not None
+        ]
+        used = sorted(
+            name for name in facts.model_versions if any(f"scores.{name}" in t for t in texts)
+        )
+        ranked = sorted(competed, key=lambda ca: -ca[0].score)
+        summary = (
+            f"{action.name} ({action.id})"
+            + (f" on {cand.channel}" if cand.channel else "")
+            + f": expected incremental value {cand.score:.2f}"
+            + f" = uplift {cand.uplift:.3f} x value {cand.value:.2f} - cost {cand.cost:.2f}"
+            if action.kind != "nothing"
+            else f"do nothing: no action with a better expected value was due (class {top.name})"
+        )
+        return {
+            "summary": summary,
+            "priority_class": top.name.lower(),
+            "rules": cand.rules,
+            "timing": cand.timing,
+            "ranking": [
+                {"action": c.action_id, "score": round(c.score, 6), "propensity": c.propensity}
+                for c, _a in ranked[:5]
+            ],
+            "filtered": {c.action_id: c.reasons for c in candidates if c.reasons},
+            "caps_hit": sorted(
+                {r.split(": ", 1)[-1] for c in candidates for r in c.reasons if "cap" in r}
+            ),
+            "scores": {
+                name: {
+                    "value": facts.env.get("scores", {}).get(name),
+                    "model_version": facts.model_versions[name],
+                    "drivers": facts.drivers.get(name),
+                }
+                for name in used
+            },
+            "learner": {"version": self.learner.version, "propensity": cand.propensity},
+        }
