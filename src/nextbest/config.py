@@ -73,6 +73,15 @@ class Settings(BaseSettings):
         le=1,
         description="Links from here up to the merge threshold wait for a person's review.",
     )
+    decide_catalogue: Path | None = Field(
+        default=None,
+        description="Action catalogue file for decisions; default the demo program's.",
+    )
+    decide_facts_ttl: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a member's facts stay cached between decisions (0: always read).",
+    )
     stream_name: str = "nextbest:events"
     stream_group: str = "nextbest-ingest"
     api_require_keys: bool = Field(

@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 import nextbest
 from nextbest.api import problems
 from nextbest.api.keys_store import KeyCache
-from nextbest.api.routes import events, health, identity, ledger, members
+from nextbest.api.routes import decisions, events, health, identity, ledger, members
 from nextbest.config import Settings
+from nextbest.decide.service import DecisionService, budget_for, default_catalogue
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.pipeline import Ingestor
 from nextbest.ledger.service import Ledger
@@ -36,6 +37,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.decisions.close()
         history.flush()
         if owned:
             db.dispose()
@@ -61,12 +63,20 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     # them poll SQLite's busy handler, which sleeps in steps of up to 100 ms.
     app.state.write_lock = threading.Lock() if db.dialect.name == "sqlite" else nullcontext()
     app.state.key_cache = KeyCache(db, ttl=KEY_CACHE_TTL_SECONDS)
+    app.state.decisions = DecisionService(
+        db,
+        default_catalogue(settings.decide_catalogue),
+        budget=budget_for(settings, db),
+        facts_ttl=settings.decide_facts_ttl,
+        region=settings.default_region,
+    )
     problems.install(app)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(members.router)
     app.include_router(identity.router)
     app.include_router(ledger.router)
+    app.include_router(decisions.router)
     return app
 
 

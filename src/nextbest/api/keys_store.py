@@ -32,7 +32,7 @@ from nextbest.store.engine import write_transaction
 from nextbest.store.tables import api_keys
 
 PREFIX = "nbk"
-SCOPES = ("admin", "ingest", "read")
+SCOPES = ("admin", "decide", "ingest", "read")
 
 
 @dataclass(frozen=True, slots=True)
