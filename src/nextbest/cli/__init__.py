@@ -9,10 +9,12 @@ from nextbest.cli import (
     bench,
     bench_analytics,
     bench_btyd,
+    bench_decide,
     bench_identity,
     bench_ledger,
     bench_segments,
     db,
+    decide,
     demo,
     early_warning,
     identity,
@@ -43,6 +45,7 @@ identity.app.command("link")(linking.link)
 identity.app.command("dedupe")(linking.dedupe)
 bench.app.command("identity")(bench_identity.bench_identity)
 bench.app.command("ledger")(bench_ledger.bench_ledger)
+bench.app.command("decide")(bench_decide.bench_decide)
 ledger.app.command("liability")(liability.liability)
 models.app.command("btyd")(models_btyd.btyd)
 models.app.command("cards")(score.cards)
@@ -62,6 +65,8 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(bench.app, name="bench")
 app.add_typer(models.app, name="models")
 app.add_typer(segments.app, name="segments")
+app.add_typer(decide.app, name="decisions")
+app.command("decide")(decide.decide)
 app.command("simulate")(sim.simulate)
 app.command("serve")(serve.serve)
 app.command("score")(score.score)

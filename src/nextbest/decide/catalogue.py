@@ -289,6 +289,10 @@ def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
         raise CatalogueError(
             source, [CatalogueIssue(line=line, path="", message=message)]
         ) from None
+    except ValueError as exc:
+        # YAML takes 2026-13-01 for a date and fails building it outside YAMLError.
+        issue = CatalogueIssue(line=_bad_date_line(text), path="", message=f"invalid date: {exc}")
+        raise CatalogueError(source, [issue]) from None
     issues = _Issues(root)
     for loc, key_line, key in _duplicate_keys(root, ()):
         issues.items.append(
@@ -594,3 +598,25 @@ def _duplicate_keys(node: yaml.Node | None, loc: Loc) -> Iterator[tuple[Loc, int
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             yield from _duplicate_keys(item, (*loc, i))
+
+
+def _bad_date_line(text: str) -> int | None:
+    """The line of the first scalar YAML reads as a date or time but cannot build."""
+    loader = yaml.SafeLoader(text)
+    bad: list[int] = []
+    try:
+        stack = [loader.get_single_node()]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+                try:
+                    loader.construct_yaml_timestamp(node)
+                except ValueError:
+                    bad.append(node.start_mark.line + 1)
+            elif isinstance(node, yaml.MappingNode):
+                stack.extend(n for pair in node.value for n in pair)
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend(node.value)
+    finally:
+        loader.dispose()
+    return min(bad, default=None)

@@ -159,7 +159,7 @@ def in_holdout(member_id: str, share: float, *, salt: str = "universal") -> bool
     """Stable assignment to the universal holdout by hashing; it never changes for a member.
 
     >>> sum(in_holdout(f"m_{i}", 0.1) for i in range(10_000))
-    1003
+    981
     """
     digest = hashlib.blake2b(f"{salt}|{member_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < share
@@ -227,21 +227,49 @@ class Engine:
         return env, local_now
 
     def slot_keys(self, facts: MemberFacts, request: Request) -> list[str]:
-        """Every counter a decision may consult: read them once, then ``decide``."""
+        """Every counter a decision may consult: read them once, then ``decide``.
+
+        Slots are those of the send time (a contact deferred past midnight takes the next
+        day's cap), as ``decide`` names them."""
         _env, local_now = self.context(facts, request)
         keys: set[str] = set()
         policy = self.catalogue.policy
+        times: dict[tuple[str, bool], tuple[datetime | None, str]] = {}
         for action in self.catalogue.actions:
             for channel in self._channels(action, request):
+                at, _timing = self._timed(action, channel, facts, request, local_now, times)
                 for s in slots_for(
                     policy,
                     member_id=facts.member_id,
                     action=action,
                     channel=channel,
-                    local_at=local_now,
+                    local_at=at or local_now,
                 ):
                     keys.add(s.key)
         return sorted(keys)
+
+    def _timed(
+        self,
+        action: Action,
+        channel: str,
+        facts: MemberFacts,
+        request: Request,
+        local_now: datetime,
+        times: dict[tuple[str, bool], tuple[datetime | None, str]],
+    ) -> tuple[datetime | None, str]:
+        """The send time on ``channel``, computed once per channel and urgency: a service
+        action goes now, a marketing one at the member's best hour."""
+        send_now = request.send_now or action.priority is Priority.SERVICE
+        timed = times.get((channel, send_now))
+        if timed is None:
+            timed = times[(channel, send_now)] = send_time(
+                self.catalogue.policy,
+                channel=channel,
+                local_now=local_now,
+                active_hours=facts.active_hours,
+                send_now=send_now,
+            )
+        return timed
 
     def _channels(self, action: Action, request: Request) -> tuple[str, ...]:
         if request.channel is not None:
@@ -256,7 +284,7 @@ class Engine:
             return self._holdout(facts, request, did)
 
         suppressions: dict[str, bool] = {}
-        times: dict[str, tuple[datetime | None, str]] = {}
+        times: dict[tuple[str, bool], tuple[datetime | None, str]] = {}
         candidates: list[Candidate] = []
         competing: list[tuple[Candidate, Action]] = []
         for action in cat.actions:
@@ -349,7 +377,7 @@ class Engine:
         request: Request,
         local_now: datetime,
         usage: Mapping[str, int],
-        times: dict[str, tuple[datetime | None, str]],
+        times: dict[tuple[str, bool], tuple[datetime | None, str]],
     ) -> None:
         """Keep the channel the member is likeliest to see among those governance allows."""
         policy = self.catalogue.policy
@@ -365,18 +393,14 @@ class Engine:
             if why_not is not None:
                 refused.append(f"{channel}: {why_not}")
                 continue
-            timed = times.get(channel)
-            if timed is None:
-                timed = times[channel] = send_time(
-                    policy,
-                    channel=channel,
-                    local_now=local_now,
-                    active_hours=facts.active_hours,
-                    send_now=request.send_now or action.priority is Priority.SERVICE,
-                )
-            at, timing = timed
+            at, timing = self._timed(action, channel, facts, request, local_now, times)
             if at is None:
                 refused.append(f"{channel}: {timing}")
+                continue
+            if action.ends_at is not None and at >= action.ends_at:
+                refused.append(
+                    f"{channel}: would go out after it expires at {action.ends_at.isoformat()}"
+                )
                 continue
             slots = slots_for(
                 policy, member_id=facts.member_id, action=action, channel=channel, local_at=at
@@ -436,13 +460,14 @@ class Engine:
             c.features = [float(v) for v in xs[i]]
             if a.kind == "nothing":
                 continue
-            p_treat = _clip(self._part(a, "response", env) + mean[i])
-            p_ctrl = _clip(self._part(a, "baseline", env) + control[i])
+            # Python floats, not numpy scalars: candidates and the explanation go to JSON.
+            p_treat = _clip(self._part(a, "response", env) + float(mean[i]))
+            p_ctrl = _clip(self._part(a, "baseline", env) + float(control[i]))
             c.p_treated, c.p_control = p_treat, p_ctrl
             c.uplift = c.seen * (p_treat - p_ctrl)
             c.value = self._part(a, "value", env)
             c.cost = self._costs[a.id]
-            spread = c.seen * sd[i]
+            spread = c.seen * float(sd[i])
             if self._default_formula:
                 c.score = c.uplift * c.value - c.cost
                 c.score_sd = spread * abs(c.value)
@@ -534,8 +559,14 @@ class Engine:
                 for c, _a in ranked[:5]
             ],
             "filtered": {c.action_id: c.reasons for c in candidates if c.reasons},
+            # A cap filtered a whole candidate (reasons) or one of its channels (rules).
             "caps_hit": sorted(
-                {r.split(": ", 1)[-1] for c in candidates for r in c.reasons if "cap" in r}
+                {
+                    tail
+                    for c in candidates
+                    for r in [*c.reasons, *(x["channel"] for x in c.rules if "channel" in x)]
+                    if (tail := r.split(": ", 1)[-1]).startswith(("cap ", "member cap "))
+                }
             ),
             "scores": {
                 name: {

@@ -204,6 +204,16 @@ class DecisionService:
             view.pop("explanation", None)
         return view
 
+    def preview(self, identifier: str, request: Request | None = None) -> dict[str, Any]:
+        """The decision as it would be now, without taking slots or logging it."""
+        request = request or Request(at=self.clock())
+        self.refresh_learner()
+        facts = self.member_facts(self.member_id(identifier), now=request.at)
+        usage = self.budget.usage(self.engine.slot_keys(facts, request), now=request.at.timestamp())
+        view = decision_view(self.engine.decide(facts, request, usage))
+        view["preview"] = True
+        return view
+
     def decide_facts(self, facts: MemberFacts, request: Request) -> Decision:
         """Decide and take the contact's slots; on a lost race, decide again."""
         engine = self.engine
@@ -236,6 +246,7 @@ class DecisionService:
             "request": request_view(request),
             "facts": {
                 "env": facts.env,
+                "context": self.engine.context(facts, request)[0]["context"],
                 "consent": dict(facts.consent),
                 "timezone": facts.timezone,
             },
