@@ -472,7 +472,7 @@ def test_expected_incremental_value_is_uplift_times_value_minus_cost() -> None:
     c = candidate(d, "points")
     assert c.channel == "email"
     assert c.seen == pytest.approx(0.4)  # (7 + 1) / (16 + 4)
-    assert (c.p_treated, c.p_control) == (pytest.approx(0.3), pytest.approx(0.1))
+    assert (c.p_treated, c.p_control) == pytest.approx((0.3, 0.1))
     assert c.uplift == pytest.approx(0.4 * (0.3 - 0.1))
     assert c.value == 20.0
     assert c.cost == pytest.approx(0.5 + 100 * 0.01 * (1 - 0.2))
