@@ -57,7 +57,6 @@ def member_env(state: ProfileState, *, now: datetime) -> dict[str, Any]:
         if state.first_event_at is None
         else round((now_ts - state.first_event_at) / 86400.0, 3)
     )
-    fields["timezone"] = fields.get("timezone")
     return fields
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, insert, select, text, update
 
 from nextbest.decide.actions import Action, Catalogue
 from nextbest.decide.expressions import Expression
@@ -219,13 +219,3 @@ def _teach(
         return False
     learner.learn(CONTROL, x, reward - sum(baselines) / len(baselines))
     return True
-
-
-def decision_counts(db: Engine) -> dict[str, int]:
-    """Decisions logged, settled and contacting, for reports."""
-    d = t.decisions
-    with db.connect() as conn:
-        total, settled, contacted = conn.execute(
-            select(func.count(), func.count(d.c.reward), func.coalesce(func.sum(d.c.contacted), 0))
-        ).one()
-    return {"decisions": int(total), "settled": int(settled), "contacted": int(contacted)}
