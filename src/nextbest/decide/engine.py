@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from nextbest.decide.actions import OUTBOUND, Action, Catalogue, Priority
+from nextbest.decide.actions import INBOUND, OUTBOUND, Action, Catalogue, Priority
 from nextbest.decide.governance import (
     Slot,
+    action_slots,
+    caps_cover,
     consent_reason,
+    contact_slots,
     full_slot,
-    slots_for,
     zone,
 )
 from nextbest.decide.learner import CONTROL, Learner, context_features, propensities
@@ -178,6 +180,61 @@ def _clip(p: float) -> float:
     return min(max(p, 0.0), 1.0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """One channel for one kind of contact at this moment: refused (``refused`` says why,
+    prefixed with the channel) or open, with its send time, slots and engagement."""
+
+    channel: str
+    refused: str | None
+    seen: float = 0.0
+    at: datetime | None = None
+    timing: str = ""
+    slots: tuple[Slot, ...] = ()
+    full: Slot | None = None  # the first slot already at its limit
+
+
+class _Moment:
+    """What one decision computes once and every action shares: send times, per-channel
+    verdicts (consent, quiet hours, caps), rule and suppression results, expression values.
+    Two hundred actions on five channels reduce to a few dozen distinct checks."""
+
+    __slots__ = (
+        "caps_hit",
+        "contact",
+        "env",
+        "facts",
+        "groups",
+        "local_now",
+        "request",
+        "rules",
+        "suppressions",
+        "times",
+        "usage",
+        "values",
+        "verdicts",
+    )
+
+    def __init__(
+        self,
+        facts: MemberFacts,
+        request: Request,
+        env: dict[str, Any],
+        local_now: datetime,
+        usage: Mapping[str, int],
+    ) -> None:
+        self.facts, self.request, self.env = facts, request, env
+        self.local_now, self.usage = local_now, usage
+        self.times: dict[tuple[str, bool], tuple[datetime | None, str]] = {}
+        self.contact: dict[tuple[str, datetime], tuple[Slot, ...]] = {}
+        self.verdicts: dict[tuple[str, str, bool, bool], _Verdict] = {}
+        self.groups: dict[tuple[tuple[str, ...], str, bool, bool], tuple[_Verdict, ...]] = {}
+        self.rules: dict[str, tuple[bool, dict[str, Any]]] = {}
+        self.suppressions: dict[str, bool] = {}
+        self.values: dict[str, float] = {}
+        self.caps_hit: set[str] = set()
+
+
 class Engine:
     """Decides for one member at a time over a compiled catalogue and a learner."""
 
@@ -195,6 +252,8 @@ class Engine:
             )
             for a in catalogue.actions
         }
+        self._priority = {a.id: a.priority.name.lower() for a in catalogue.actions}
+        self._capped = {a.id: caps_cover(catalogue.policy, a) for a in catalogue.actions}
         # Expressions without names are constants: computed once here, not per decision.
         self._const: dict[tuple[str, str], float] = {}
         for a in catalogue.actions:
@@ -207,9 +266,18 @@ class Engine:
     def policy_version(self) -> str:
         return f"{self.catalogue.version}.l{self.learner.version}"
 
-    def _part(self, action: Action, part: str, env: Mapping[str, Any]) -> float:
+    def _part(self, action: Action, part: str, m: _Moment) -> float:
         got = self._const.get((action.id, part))
-        return got if got is not None else _number(getattr(action, part), env)
+        if got is not None:
+            return got
+        expr = getattr(action, part)
+        if expr is None:
+            return 0.0
+        # Many actions share a value model: evaluate each distinct expression once.
+        got = m.values.get(expr.source)
+        if got is None:
+            got = m.values[expr.source] = _number(expr, m.env)
+        return got
 
     def context(self, facts: MemberFacts, request: Request) -> tuple[dict[str, Any], datetime]:
         """The expression environment for this moment, and the member's local time."""
@@ -226,47 +294,34 @@ class Engine:
         }
         return env, local_now
 
+    def _moment(self, facts: MemberFacts, request: Request, usage: Mapping[str, int]) -> _Moment:
+        env, local_now = self.context(facts, request)
+        return _Moment(facts, request, env, local_now, usage)
+
     def slot_keys(self, facts: MemberFacts, request: Request) -> list[str]:
         """Every counter a decision may consult: read them once, then ``decide``.
 
         Slots are those of the send time (a contact deferred past midnight takes the next
         day's cap), as ``decide`` names them."""
-        _env, local_now = self.context(facts, request)
+        m = self._moment(facts, request, {})
         keys: set[str] = set()
-        policy = self.catalogue.policy
-        times: dict[tuple[str, bool], tuple[datetime | None, str]] = {}
         for action in self.catalogue.actions:
-            for channel in self._channels(action, request):
-                at, _timing = self._timed(action, channel, facts, request, local_now, times)
-                for s in slots_for(
-                    policy,
-                    member_id=facts.member_id,
-                    action=action,
-                    channel=channel,
-                    local_at=at or local_now,
-                ):
-                    keys.add(s.key)
+            for v in self._verdicts(action, m):
+                keys.update(s.key for s in v.slots)
+            if action.member_cap is not None or action.budget is not None:
+                keys.update(s.key for s in action_slots(action, member_id=facts.member_id))
         return sorted(keys)
 
-    def _timed(
-        self,
-        action: Action,
-        channel: str,
-        facts: MemberFacts,
-        request: Request,
-        local_now: datetime,
-        times: dict[tuple[str, bool], tuple[datetime | None, str]],
-    ) -> tuple[datetime | None, str]:
+    def _timed(self, channel: str, send_now: bool, m: _Moment) -> tuple[datetime | None, str]:
         """The send time on ``channel``, computed once per channel and urgency: a service
         action goes now, a marketing one at the member's best hour."""
-        send_now = request.send_now or action.priority is Priority.SERVICE
-        timed = times.get((channel, send_now))
+        timed = m.times.get((channel, send_now))
         if timed is None:
-            timed = times[(channel, send_now)] = send_time(
+            timed = m.times[(channel, send_now)] = send_time(
                 self.catalogue.policy,
                 channel=channel,
-                local_now=local_now,
-                active_hours=facts.active_hours,
+                local_now=m.local_now,
+                active_hours=m.facts.active_hours,
                 send_now=send_now,
             )
         return timed
@@ -276,19 +331,84 @@ class Engine:
             return (request.channel,) if request.channel in action.channels else ()
         return tuple(c for c in action.channels if c in OUTBOUND)
 
+    def _verdicts(self, action: Action, m: _Moment) -> tuple[_Verdict, ...]:
+        """The verdict on each channel of ``action``: shared by every action with the same
+        channels, purpose, urgency and exposure to caps."""
+        send_now = m.request.send_now or action.priority is Priority.SERVICE
+        capped = self._capped[action.id]
+        group_key = (action.channels, action.purpose, send_now, capped)
+        group = m.groups.get(group_key)
+        if group is None:
+            group = m.groups[group_key] = tuple(
+                self._verdict(channel, action, send_now, capped, m)
+                for channel in self._channels(action, m.request)
+            )
+        return group
+
+    def _verdict(
+        self, channel: str, action: Action, send_now: bool, capped: bool, m: _Moment
+    ) -> _Verdict:
+        key = (channel, action.purpose, send_now, capped)
+        got = m.verdicts.get(key)
+        if got is not None:
+            return got
+        why_not = consent_reason(
+            m.facts.consent, channel=channel, purpose=action.purpose, kind=action.kind
+        )
+        if why_not is not None:
+            got = _Verdict(channel, f"{channel}: {why_not}")
+        else:
+            at, timing = self._timed(channel, send_now, m)
+            if at is None:
+                got = _Verdict(channel, f"{channel}: {timing}")
+            else:
+                slots: tuple[Slot, ...] = ()
+                if capped and channel not in INBOUND:
+                    slots = m.contact.get((channel, at), ())
+                    if not slots:
+                        slots = m.contact[(channel, at)] = tuple(
+                            contact_slots(
+                                self.catalogue.policy,
+                                member_id=m.facts.member_id,
+                                channel=channel,
+                                local_at=at,
+                            )
+                        )
+                got = _Verdict(
+                    channel,
+                    None,
+                    seen=engagement(m.facts.engagement, channel),
+                    at=at,
+                    timing=timing,
+                    slots=slots,
+                    full=full_slot(slots, m.usage) if m.usage else None,
+                )
+        m.verdicts[key] = got
+        return got
+
+    def _rules_pass(self, action: Action, cand: Candidate, m: _Moment) -> bool:
+        for rule in action.eligibility:
+            got = m.rules.get(rule.source)
+            if got is None:
+                ok = rule.holds(m.env)
+                got = m.rules[rule.source] = (ok, {"rule": rule.source, "passed": ok})
+            cand.rules.append(got[1])
+            if not got[0]:
+                cand.reasons.append(f"rule not met: {rule.source}")
+                return False
+        return True
+
     def decide(self, facts: MemberFacts, request: Request, usage: Mapping[str, int]) -> Decision:
         cat = self.catalogue
-        env, local_now = self.context(facts, request)
         did = decision_id(facts.member_id, request.at, request.seed, request.key)
         if in_holdout(facts.member_id, cat.learning.holdout_share):
             return self._holdout(facts, request, did)
+        m = self._moment(facts, request, usage)
 
-        suppressions: dict[str, bool] = {}
-        times: dict[tuple[str, bool], tuple[datetime | None, str]] = {}
         candidates: list[Candidate] = []
         competing: list[tuple[Candidate, Action]] = []
         for action in cat.actions:
-            cand = Candidate(action_id=action.id, priority=action.priority.name.lower())
+            cand = Candidate(action_id=action.id, priority=self._priority[action.id])
             candidates.append(cand)
             if action.kind == "nothing":
                 cand.channel = request.channel
@@ -303,40 +423,33 @@ class Engine:
             if action.ends_at is not None and request.at >= action.ends_at:
                 cand.reasons.append(f"expired at {action.ends_at.isoformat()}")
                 continue
-            failed = False
-            for rule in action.eligibility:
-                ok = rule.holds(env)
-                cand.rules.append({"rule": rule.source, "passed": ok})
-                if not ok:
-                    cand.reasons.append(f"rule not met: {rule.source}")
-                    failed = True
-                    break
-            if failed:
+            if not self._rules_pass(action, cand, m):
                 continue
-            hit = self._suppressed(action, env, suppressions)
+            hit = self._suppressed(action, m)
             if hit is not None:
                 cand.reasons.append(f"suppressed: {hit}")
                 continue
-            self._pick_channel(cand, action, facts, request, local_now, usage, times)
+            self._pick_channel(cand, action, m)
             if not cand.reasons:
                 competing.append((cand, action))
 
-        chosen, cands = self._arbitrate(competing, facts, env)
+        chosen, cands = self._arbitrate(competing, m)
         rng = np.random.default_rng(
             [request.seed, int(did[2:18], 16) & 0xFFFFFFFF, self.learner.version]
         )
         means = np.array([c.score for c, _a in cands])
         sds = np.array([c.score_sd for c, _a in cands])
         probs = propensities(means, sds, exploration=cat.learning.exploration, rng=rng)
-        for (c, _a), p in zip(cands, probs, strict=True):
-            c.propensity = float(p)
-        kept = {id(c) for c, _a in cands}
-        for c, _a in competing:
-            if id(c) not in kept:
-                c.reasons.append(f"outranked: a {chosen.name.lower()} action is due")
+        for (c, _a), p in zip(cands, probs.tolist(), strict=True):
+            c.propensity = p
+        if len(cands) < len(competing):
+            kept = {id(c) for c, _a in cands}
+            for c, _a in competing:
+                if id(c) not in kept:
+                    c.reasons.append(f"outranked: a {chosen.name.lower()} action is due")
         pick = int(rng.choice(len(cands), p=probs))
         cand, action = cands[pick]
-        why = self._why(cand, action, cands, candidates, facts, chosen)
+        why = self._why(cand, action, cands, candidates, m, chosen)
         return Decision(
             decision_id=did,
             member_id=facts.member_id,
@@ -355,82 +468,64 @@ class Engine:
             why=why,
         )
 
-    def _suppressed(
-        self, action: Action, env: Mapping[str, Any], seen: dict[str, bool]
-    ) -> str | None:
+    def _suppressed(self, action: Action, m: _Moment) -> str | None:
         for rule in self.catalogue.policy.suppressions:
             covers = action.priority in rule.priorities or bool(action.tags & rule.tags)
             if not covers:
                 continue
-            on = seen.get(rule.name)
+            on = m.suppressions.get(rule.name)
             if on is None:
-                on = seen[rule.name] = rule.when.holds(env)
+                on = m.suppressions[rule.name] = rule.when.holds(m.env)
             if on:
                 return rule.name
         return None
 
-    def _pick_channel(
-        self,
-        cand: Candidate,
-        action: Action,
-        facts: MemberFacts,
-        request: Request,
-        local_now: datetime,
-        usage: Mapping[str, int],
-        times: dict[tuple[str, bool], tuple[datetime | None, str]],
-    ) -> None:
+    def _pick_channel(self, cand: Candidate, action: Action, m: _Moment) -> None:
         """Keep the channel the member is likeliest to see among those governance allows."""
-        policy = self.catalogue.policy
-        best: tuple[float, str, datetime, str, list[Slot]] | None = None
+        own: list[Slot] = []
+        own_full: Slot | None = None
+        if action.member_cap is not None or action.budget is not None:
+            own = action_slots(action, member_id=m.facts.member_id)
+            own_full = full_slot(own, m.usage)
+        exclude = m.request.exclude
+        ends = action.ends_at
+        best: _Verdict | None = None
         refused: list[str] = []
-        for channel in self._channels(action, request):
-            if (action.id, channel) in request.exclude:
-                refused.append(f"{channel}: its last slot went to a concurrent decision")
+        for v in self._verdicts(action, m):
+            if exclude and (action.id, v.channel) in exclude:
+                refused.append(f"{v.channel}: its last slot went to a concurrent decision")
                 continue
-            why_not = consent_reason(
-                facts.consent, channel=channel, purpose=action.purpose, kind=action.kind
-            )
-            if why_not is not None:
-                refused.append(f"{channel}: {why_not}")
+            if v.refused is not None:
+                refused.append(v.refused)
                 continue
-            at, timing = self._timed(action, channel, facts, request, local_now, times)
-            if at is None:
-                refused.append(f"{channel}: {timing}")
+            if ends is not None and v.at is not None and v.at >= ends:
+                refused.append(f"{v.channel}: would go out after it expires at {ends.isoformat()}")
                 continue
-            if action.ends_at is not None and at >= action.ends_at:
-                refused.append(
-                    f"{channel}: would go out after it expires at {action.ends_at.isoformat()}"
-                )
-                continue
-            slots = slots_for(
-                policy, member_id=facts.member_id, action=action, channel=channel, local_at=at
-            )
-            full = full_slot(slots, usage)
+            full = v.full
+            if own_full is not None and (full is None or own_full.key < full.key):
+                full = own_full
             if full is not None:
-                refused.append(f"{channel}: {full.reason}")
+                refused.append(f"{v.channel}: {full.reason}")
+                if full.reason.startswith(("cap ", "member cap ")):
+                    m.caps_hit.add(full.reason)
                 continue
-            seen = engagement(facts.engagement, channel)
-            if best is None or seen > best[0]:
-                best = (seen, channel, at, timing, slots)
+            if best is None or v.seen > best.seen:
+                best = v
         if best is None:
             cand.reasons.extend(refused or ["no channel of this action fits the request"])
             return
-        seen, channel, at, timing, slots = best
-        cand.channel, cand.seen, cand.send_at, cand.timing, cand.slots = (
-            channel,
-            seen,
-            at,
-            timing,
-            slots,
+        cand.channel, cand.seen, cand.send_at, cand.timing = (
+            best.channel,
+            best.seen,
+            best.at,
+            best.timing,
         )
+        cand.slots = sorted((*best.slots, *own), key=lambda s: s.key) if own else list(best.slots)
         if refused:
             cand.rules.extend({"channel": r, "passed": False} for r in refused)
 
     def _arbitrate(
-        self,
-        competing: list[tuple[Candidate, Action]],
-        facts: MemberFacts,
-        env: Mapping[str, Any],
+        self, competing: list[tuple[Candidate, Action]], m: _Moment
     ) -> tuple[Priority, list[tuple[Candidate, Action]]]:
         """Score the competitors and keep the highest priority class present."""
         top = max((a.priority for _c, a in competing if a.kind != "nothing"), default=None)
@@ -441,59 +536,56 @@ class Engine:
             kept = [(c, a) for c, a in competing if a.priority is top and a.kind != "nothing"]
         else:
             kept = [(c, a) for c, a in competing if a.priority is top or a.kind == "nothing"]
-        xs = np.array(
-            [
-                context_features(
+        facts = m.facts
+        # The features differ only by the channel's engagement: one row per distinct value.
+        rows: dict[float, list[float]] = {}
+        for c, _a in kept:
+            if c.seen not in rows:
+                rows[c.seen] = context_features(
                     churn_risk=facts.churn_risk,
                     days_since_purchase=facts.days_since_purchase,
                     purchases=facts.purchases,
                     engagement=c.seen,
-                )
-                for c, _a in kept
-            ]
-        )
-        xs = xs.reshape(len(kept), -1)
+                ).tolist()
+            c.features = rows[c.seen]
+        xs = np.array([c.features for c, _a in kept], dtype=np.float64).reshape(len(kept), -1)
         mean, sd = self.learner.correction([a.id for _c, a in kept], xs)
         control, _sd = self.learner.correction([CONTROL] * len(kept), xs)
         levers = self.catalogue.arbitration.levers
-        for i, (c, a) in enumerate(kept):
-            c.features = [float(v) for v in xs[i]]
+        scope: dict[str, Any] | None = None
+        if not self._default_formula:
+            scope = dict(m.env)
+            scope["levers"] = levers
+        for (c, a), mu, ctrl, spread in zip(
+            kept, mean.tolist(), control.tolist(), sd.tolist(), strict=True
+        ):
             if a.kind == "nothing":
                 continue
             # Python floats, not numpy scalars: candidates and the explanation go to JSON.
-            p_treat = _clip(self._part(a, "response", env) + float(mean[i]))
-            p_ctrl = _clip(self._part(a, "baseline", env) + float(control[i]))
+            p_treat = _clip(self._part(a, "response", m) + mu)
+            p_ctrl = _clip(self._part(a, "baseline", m) + ctrl)
             c.p_treated, c.p_control = p_treat, p_ctrl
             c.uplift = c.seen * (p_treat - p_ctrl)
-            c.value = self._part(a, "value", env)
+            c.value = self._part(a, "value", m)
             c.cost = self._costs[a.id]
-            spread = c.seen * float(sd[i])
-            if self._default_formula:
+            spread *= c.seen
+            if scope is None:
                 c.score = c.uplift * c.value - c.cost
                 c.score_sd = spread * abs(c.value)
             else:
-                c.score = self._score(c, a, env, levers, c.uplift)
-                c.score_sd = abs(self._score(c, a, env, levers, c.uplift + spread) - c.score)
+                c.score = self._score(c, a, scope, c.uplift)
+                c.score_sd = abs(self._score(c, a, scope, c.uplift + spread) - c.score)
         return top, kept
 
-    def _score(
-        self,
-        c: Candidate,
-        a: Action,
-        env: Mapping[str, Any],
-        levers: Mapping[str, float],
-        uplift: float,
-    ) -> float:
-        scope = dict(env)
-        scope.update(
-            propensity=c.p_control + uplift,
-            uplift=uplift,
-            value=c.value,
-            cost=c.cost,
-            context_weight=c.seen,
-            lever=a.weight,
-            levers=levers,
-        )
+    def _score(self, c: Candidate, a: Action, scope: dict[str, Any], uplift: float) -> float:
+        """The arbitration formula over the member's facts and this candidate's numbers
+        (``scope`` is the decision's, reused: only the candidate's names change)."""
+        scope["propensity"] = c.p_control + uplift
+        scope["uplift"] = uplift
+        scope["value"] = c.value
+        scope["cost"] = c.cost
+        scope["context_weight"] = c.seen
+        scope["lever"] = a.weight
         return _number(self._formula, scope)
 
     def _holdout(self, facts: MemberFacts, request: Request, did: str) -> Decision:
@@ -530,10 +622,11 @@ class Engine:
         action: Action,
         competed: Sequence[tuple[Candidate, Action]],
         candidates: Sequence[Candidate],
-        facts: MemberFacts,
+        m: _Moment,
         top: Priority,
     ) -> dict[str, Any]:
         """The explanation: what won and why, what lost and why, the scores behind it."""
+        facts = m.facts
         texts = [r.source for r in action.eligibility] + [
             e.source for e in (action.value, action.response, action.baseline) if e is not None
         ]
@@ -559,15 +652,8 @@ class Engine:
                 for c, _a in ranked[:5]
             ],
             "filtered": {c.action_id: c.reasons for c in candidates if c.reasons},
-            # A cap filtered a whole candidate (reasons) or one of its channels (rules).
-            "caps_hit": sorted(
-                {
-                    tail
-                    for c in candidates
-                    for r in [*c.reasons, *(x["channel"] for x in c.rules if "channel" in x)]
-                    if (tail := r.split(": ", 1)[-1]).startswith(("cap ", "member cap "))
-                }
-            ),
+            # A cap filtered a whole candidate or one of its channels.
+            "caps_hit": sorted(m.caps_hit),
             "scores": {
                 name: {
                     "value": facts.env.get("scores", {}).get(name),

@@ -82,43 +82,55 @@ def _period(period: str, local_at: datetime) -> tuple[str, float]:
     return f"{year}-W{week:02d}", end.timestamp()
 
 
-def slots_for(
-    policy: ContactPolicy,
-    *,
-    member_id: str,
-    action: Action,
-    channel: str,
-    local_at: datetime,
+def caps_cover(policy: ContactPolicy, action: Action) -> bool:
+    """Whether contacts of ``action`` on outbound channels count against caps and cool-down
+    (inbound placements never do)."""
+    if action.kind == "nothing":
+        return False
+    return not (policy.service_bypasses_caps and action.priority is Priority.SERVICE)
+
+
+def contact_slots(
+    policy: ContactPolicy, *, member_id: str, channel: str, local_at: datetime
 ) -> list[Slot]:
-    """Every slot a contact of ``action`` on ``channel`` to this member takes, keys sorted
-    (a fixed order keeps database locks free of deadlocks)."""
+    """The frequency-cap and cool-down slots of any capped contact on ``channel`` at
+    ``local_at``: the same for every action, so a decision computes them once a channel."""
     out: list[Slot] = []
-    caps_apply = not (policy.service_bypasses_caps and action.priority is Priority.SERVICE)
-    if action.kind != "nothing" and caps_apply and channel not in INBOUND:
-        for cap in policy.caps:
-            if cap.channel is not None and cap.channel != channel:
-                continue
-            window, ends = _period(cap.period, local_at)
-            scope = cap.channel or "all"
-            out.append(
-                Slot(
-                    key=f"m:{member_id}:{scope}:{window}",
-                    limit=cap.limit,
-                    expires_at=ends,
-                    reason=f"cap {cap.limit} per {cap.period} on {scope} channels"
-                    if scope == "all"
-                    else f"cap {cap.limit} per {cap.period} on {scope}",
-                )
+    windows: dict[str, tuple[str, float]] = {}
+    for cap in policy.caps:
+        if cap.channel is not None and cap.channel != channel:
+            continue
+        got = windows.get(cap.period)
+        if got is None:
+            got = windows[cap.period] = _period(cap.period, local_at)
+        window, ends = got
+        scope = cap.channel or "all"
+        out.append(
+            Slot(
+                key=f"m:{member_id}:{scope}:{window}",
+                limit=cap.limit,
+                expires_at=ends,
+                reason=f"cap {cap.limit} per {cap.period} on {scope} channels"
+                if scope == "all"
+                else f"cap {cap.limit} per {cap.period} on {scope}",
             )
-        if policy.cooldown_hours > 0:
-            out.append(
-                Slot(
-                    key=f"m:{member_id}:cooldown",
-                    limit=1,
-                    expires_at=local_at.timestamp() + policy.cooldown_hours * 3600.0,
-                    reason=f"cool-down of {policy.cooldown_hours:g} h after a contact",
-                )
+        )
+    if policy.cooldown_hours > 0:
+        out.append(
+            Slot(
+                key=f"m:{member_id}:cooldown",
+                limit=1,
+                expires_at=local_at.timestamp() + policy.cooldown_hours * 3600.0,
+                reason=f"cool-down of {policy.cooldown_hours:g} h after a contact",
             )
+        )
+    out.sort(key=lambda s: s.key)
+    return out
+
+
+def action_slots(action: Action, *, member_id: str) -> list[Slot]:
+    """The slots of the action itself, on any channel: its per-member cap and its budget."""
+    out: list[Slot] = []
     if action.member_cap is not None:
         out.append(
             Slot(
@@ -138,6 +150,23 @@ def slots_for(
                 reason=f"budget of {action.budget} contacts for {action.id} spent",
             )
         )
+    out.sort(key=lambda s: s.key)
+    return out
+
+
+def slots_for(
+    policy: ContactPolicy,
+    *,
+    member_id: str,
+    action: Action,
+    channel: str,
+    local_at: datetime,
+) -> list[Slot]:
+    """Every slot a contact of ``action`` on ``channel`` to this member takes, keys sorted
+    (a fixed order keeps database locks free of deadlocks)."""
+    out = action_slots(action, member_id=member_id)
+    if channel not in INBOUND and caps_cover(policy, action):
+        out += contact_slots(policy, member_id=member_id, channel=channel, local_at=local_at)
     out.sort(key=lambda s: s.key)
     return out
 
