@@ -34,10 +34,12 @@ from nextbest.decide.actions import INBOUND, OUTBOUND, Action, Catalogue, Priori
 from nextbest.decide.governance import (
     Slot,
     action_slots,
+    budget_key,
     caps_cover,
     consent_reason,
     contact_slots,
     full_slot,
+    member_cap_key,
     zone,
 )
 from nextbest.decide.learner import CONTROL, Learner, context_features, propensities
@@ -254,6 +256,15 @@ class Engine:
         }
         self._priority = {a.id: a.priority.name.lower() for a in catalogue.actions}
         self._capped = {a.id: caps_cover(catalogue.policy, a) for a in catalogue.actions}
+        # One action per distinct (channels, purpose, urgency, caps) signature: the verdicts
+        # of the others are the same, so ``slot_keys`` walks a dozen actions, not hundreds.
+        heads: dict[tuple[object, ...], Action] = {}
+        for a in catalogue.actions:
+            sig = (a.channels, a.purpose, a.priority is Priority.SERVICE, self._capped[a.id])
+            heads.setdefault(sig, a)
+        self._group_heads = list(heads.values())
+        self._budget_keys = [budget_key(a.id) for a in catalogue.actions if a.budget is not None]
+        self._member_capped = [a.id for a in catalogue.actions if a.member_cap is not None]
         # Expressions without names are constants: computed once here, not per decision.
         self._const: dict[tuple[str, str], float] = {}
         for a in catalogue.actions:
@@ -305,11 +316,11 @@ class Engine:
         day's cap), as ``decide`` names them."""
         m = self._moment(facts, request, {})
         keys: set[str] = set()
-        for action in self.catalogue.actions:
+        for action in self._group_heads:
             for v in self._verdicts(action, m):
                 keys.update(s.key for s in v.slots)
-            if action.member_cap is not None or action.budget is not None:
-                keys.update(s.key for s in action_slots(action, member_id=facts.member_id))
+        keys.update(self._budget_keys)
+        keys.update(member_cap_key(facts.member_id, a) for a in self._member_capped)
         return sorted(keys)
 
     def _timed(self, channel: str, send_now: bool, m: _Moment) -> tuple[datetime | None, str]:

@@ -32,6 +32,7 @@ False
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -106,15 +107,27 @@ def _num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
 def _compare(op: str) -> Callable[[Any, Any], Any]:
+    order = _ORDER.get(op)
+
     def ordered(a: Any, b: Any) -> bool:
+        ta, tb = type(a), type(b)
+        # The common case first (two plain numbers); bool is its own type, so never here.
+        if (ta is int or ta is float) and (tb is int or tb is float):
+            return order(a, b)  # type: ignore[misc]
         if a is None or b is None:
             return False
         if not ((_num(a) and _num(b)) or (isinstance(a, str) and isinstance(b, str))):
             return False
-        return bool(
-            a < b if op == "<" else a <= b if op == "<=" else a > b if op == ">" else a >= b
-        )
+        return bool(order(a, b))  # type: ignore[misc]
 
     if op == "==":
         return lambda a, b: a == b
@@ -350,6 +363,8 @@ class _Parser:
 def _field(fn: Fn, name: str) -> Fn:
     def get(c: Context) -> Any:
         v = fn(c)
+        if type(v) is dict:  # the usual case, without the cost of an ABC check
+            return v.get(name)
         return v.get(name) if isinstance(v, Mapping) else None
 
     return get

@@ -128,13 +128,21 @@ def contact_slots(
     return out
 
 
+def member_cap_key(member_id: str, action_id: str) -> str:
+    return f"m:{member_id}:action:{action_id}"
+
+
+def budget_key(action_id: str) -> str:
+    return f"budget:{action_id}"
+
+
 def action_slots(action: Action, *, member_id: str) -> list[Slot]:
     """The slots of the action itself, on any channel: its per-member cap and its budget."""
     out: list[Slot] = []
     if action.member_cap is not None:
         out.append(
             Slot(
-                key=f"m:{member_id}:action:{action.id}",
+                key=member_cap_key(member_id, action.id),
                 limit=action.member_cap,
                 expires_at=None,
                 reason=f"member cap {action.member_cap} for {action.id}",
@@ -144,7 +152,7 @@ def action_slots(action: Action, *, member_id: str) -> list[Slot]:
         end = action.ends_at.timestamp() if action.ends_at else None
         out.append(
             Slot(
-                key=f"budget:{action.id}",
+                key=budget_key(action.id),
                 limit=action.budget,
                 expires_at=end,
                 reason=f"budget of {action.budget} contacts for {action.id} spent",

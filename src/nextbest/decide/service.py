@@ -187,9 +187,8 @@ class DecisionService:
             seen = self.log.by_request_key(request.key)
             if seen is not None:
                 record = seen["record"]
-                out: dict[str, Any] = dict(
-                    orjson.loads(record) if isinstance(record, str) else record
-                )["response"]
+                parsed = orjson.loads(record) if isinstance(record, str) else record
+                out: dict[str, Any] = dict(parsed["response"])  # a copy: the log keeps its own
                 out["replayed"] = True
                 if not explain:
                     out.pop("explanation", None)
@@ -199,9 +198,14 @@ class DecisionService:
         facts = self.member_facts(member_id, now=request.at)
         decision = self.decide_facts(facts, request)
         view = decision_view(decision)
-        self.log.append(self._row(decision, request, facts, view))
+        row = self._row(decision, request, view)
+        # Serialised here, not in the writer thread: a batch built there holds the GIL for
+        # milliseconds and shows up in every concurrent decision's p99.
+        record = self._record(decision, request, facts, view)
+        row["record"] = orjson.dumps(record, default=str).decode()
+        self.log.append(row)
         if not explain:
-            view.pop("explanation", None)
+            return {k: v for k, v in view.items() if k != "explanation"}
         return view
 
     def preview(self, identifier: str, request: Request | None = None) -> dict[str, Any]:
@@ -235,26 +239,8 @@ class DecisionService:
         nothing = replace(request, actions=frozenset())
         return engine.decide(facts, nothing, usage)
 
-    def _row(
-        self,
-        decision: Decision,
-        request: Request,
-        facts: MemberFacts,
-        view: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        record = {
-            "request": request_view(request),
-            "facts": {
-                "env": facts.env,
-                "context": self.engine.context(facts, request)[0]["context"],
-                "consent": dict(facts.consent),
-                "timezone": facts.timezone,
-            },
-            "features": decision.features,
-            "candidates": [c.as_dict() for c in decision.candidates],
-            "slots": [s.key for s in decision.slots],
-            "response": view,
-        }
+    def _row(self, decision: Decision, request: Request, view: Mapping[str, Any]) -> dict[str, Any]:
+        """The log row, its ``record`` (context, candidates, response) added by the caller."""
         return {
             "decision_id": decision.decision_id,
             "request_key": request.key,
@@ -268,7 +254,27 @@ class DecisionService:
             "contacted": int(decision.contacts),
             "catalogue_version": decision.catalogue_version,
             "policy_version": decision.policy_version,
-            "record": orjson.dumps(record, default=str).decode(),
+        }
+
+    def _record(
+        self,
+        decision: Decision,
+        request: Request,
+        facts: MemberFacts,
+        view: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        return {
+            "request": request_view(request),
+            "facts": {
+                "env": facts.env,
+                "context": self.engine.context(facts, request)[0]["context"],
+                "consent": dict(facts.consent),
+                "timezone": facts.timezone,
+            },
+            "features": decision.features,
+            "candidates": [c.as_dict() for c in decision.candidates],
+            "slots": [s.key for s in decision.slots],
+            "response": view,
         }
 
     def close(self) -> None:
