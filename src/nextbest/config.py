@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a member's facts stay cached between decisions (0: always read).",
     )
+    decide_threads: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Threads deciding per API process: the engine is CPU-bound, so a few.",
+    )
     stream_name: str = "nextbest:events"
     stream_group: str = "nextbest-ingest"
     api_require_keys: bool = Field(

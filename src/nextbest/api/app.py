@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -70,6 +71,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         facts_ttl=settings.decide_facts_ttl,
         region=settings.default_region,
     )
+    # Shared by every decision request of this process (see routes.decisions._limiter).
+    app.state.decide_limiter = CapacityLimiter(settings.decide_threads)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(events.router)

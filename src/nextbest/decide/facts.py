@@ -11,7 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from sqlalchemy import Connection, select
@@ -23,6 +23,8 @@ from nextbest.profiles.read import profile_fields
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
 
+K = TypeVar("K")
+V = TypeVar("V")
 EXPIRING_DAYS = 30  # ledger.points_expiring_30d
 TOP_DRIVERS = 3
 
@@ -117,38 +119,45 @@ def load_facts(conn: Connection, member_id: str, *, now: datetime) -> MemberFact
     )
 
 
-class FactsCache:
-    """Member facts for ``ttl`` seconds, least recently used out first."""
+class TtlCache(Generic[K, V]):
+    """Values for ``ttl`` seconds, least recently used out first; thread-safe."""
 
-    def __init__(self, *, ttl: float = 5.0, max_members: int = 100_000) -> None:
+    def __init__(self, *, ttl: float = 5.0, max_items: int = 100_000) -> None:
         self.ttl = ttl
-        self.max_members = max_members
+        self.max_items = max_items
         self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[float, MemberFacts]] = OrderedDict()
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
-    def get(self, member_id: str) -> MemberFacts | None:
+    def get(self, key: K) -> V | None:
         if self.ttl <= 0:
             return None
         with self._lock:
-            got = self._items.get(member_id)
+            got = self._items.get(key)
             if got is None or time.monotonic() - got[0] > self.ttl:
                 self.misses += 1
                 return None
-            self._items.move_to_end(member_id)
+            self._items.move_to_end(key)
             self.hits += 1
             return got[1]
 
-    def put(self, facts: MemberFacts) -> None:
+    def set(self, key: K, value: V) -> None:
         if self.ttl <= 0:
             return
         with self._lock:
-            self._items[facts.member_id] = (time.monotonic(), facts)
-            self._items.move_to_end(facts.member_id)
-            while len(self._items) > self.max_members:
+            self._items[key] = (time.monotonic(), value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
 
-    def forget(self, member_id: str) -> None:
+    def forget(self, key: K) -> None:
         with self._lock:
-            self._items.pop(member_id, None)
+            self._items.pop(key, None)
+
+
+class FactsCache(TtlCache[str, MemberFacts]):
+    """Member facts by member id; staleness bounded by ``ttl``."""
+
+    def put(self, facts: MemberFacts) -> None:
+        self.set(facts.member_id, facts)

@@ -27,7 +27,7 @@ from nextbest.decide.budget import ContactBudget, MemoryBudget
 from nextbest.decide.catalogue import load_catalogue, parse_catalogue
 from nextbest.decide.engine import Decision, MemberFacts, Request
 from nextbest.decide.engine import Engine as DecisionEngine
-from nextbest.decide.facts import FactsCache, load_facts
+from nextbest.decide.facts import FactsCache, TtlCache, load_facts
 from nextbest.decide.learner import Learner
 from nextbest.decide.log import DecisionLog
 from nextbest.profiles.read import resolve_member
@@ -137,6 +137,8 @@ class DecisionService:
         self._learner_checked = -LEARNER_CHECK_SECONDS if learner is None else time.monotonic()
         self.log = log if log is not None else DecisionLog(db)
         self.facts = FactsCache(ttl=facts_ttl)
+        # Identifier to member, as fresh as the facts: a merge shows within ``facts_ttl``.
+        self.members: TtlCache[str, str] = TtlCache(ttl=facts_ttl)
         self.region = region
         self.clock = clock or (lambda: datetime.now(UTC))
         self._learner_lock = threading.Lock()
@@ -145,8 +147,12 @@ class DecisionService:
     # --- reads -----------------------------------------------------------------------
     def member_id(self, identifier: str) -> str:
         """Member id behind any identifier (raises NotFound)."""
-        with self.db.connect() as conn:
-            return resolve_member(conn, identifier, region=self.region)
+        got = self.members.get(identifier)
+        if got is None:
+            with self.db.connect() as conn:
+                got = resolve_member(conn, identifier, region=self.region)
+            self.members.set(identifier, got)
+        return got
 
     def member_facts(self, member_id: str, *, now: datetime) -> MemberFacts:
         got = self.facts.get(member_id)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
@@ -120,7 +121,7 @@ def _shaped(view: dict[str, Any], detail: Detail) -> dict[str, Any]:
     responses=openapi_responses(401, 403, 404, 422),
     summary="The next best action for a member now: action, channel, send time and why",
 )
-def post_decision(
+async def post_decision(
     body: DecisionBody,
     request: Request,
     _key: DecideKey,
@@ -128,7 +129,15 @@ def post_decision(
 ) -> Response:
     service = _service(request)
     req = _request(body.context, seed=body.seed, key=idempotency_key, now=service.clock())
-    return _json(_shaped(service.decide(body.member, req), body.detail))
+    view = await to_thread.run_sync(service.decide, body.member, req, limiter=_limiter(request))
+    return _json(_shaped(view, body.detail))
+
+
+def _limiter(request: Request) -> CapacityLimiter:
+    """Decisions run on a few threads of their own: the engine is CPU-bound, and forty
+    threads queueing for the GIL make each one's Redis round trip wait for a time slice."""
+    limiter: CapacityLimiter = request.app.state.decide_limiter
+    return limiter
 
 
 @router.post(
