@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         le=64,
         description="Threads deciding per API process: the engine is CPU-bound, so a few.",
     )
+    journeys_dir: Path | None = Field(
+        default=None,
+        description="Folder of journey files; default the built-in templates.",
+    )
+    # --- channels (delivery adapters and outbox) ---
     stream_name: str = "nextbest:events"
     stream_group: str = "nextbest-ingest"
     api_require_keys: bool = Field(

@@ -355,3 +355,63 @@ policy_states = Table(
     Column("state", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- journeys (0006) --------------------------------------------------------------------
+# Each applied version of a journey file; instances keep the version they entered with.
+journey_versions = Table(
+    "journey_versions",
+    metadata,
+    Column("journey_id", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+# One member's way through one journey: the step it is at and when it is next due. A worker
+# claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL), runs one step, and moves the row
+# on in the same transaction as the step's effects.
+journey_instances = Table(
+    "journey_instances",
+    metadata,
+    Column("instance_id", String(ID), primary_key=True),
+    Column("journey_id", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("member_id", String(ID), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # active, waiting, done, exited
+    Column("step", String(64), nullable=True),
+    Column("due_at", Float, nullable=True),  # epoch seconds; None: waits for an event only
+    Column("waiting_for", String(64), nullable=True),  # event type a wait step listens for
+    Column("holdout", Integer, nullable=False),
+    Column("vars", Text, nullable=False),  # JSON: split arms, decisions, the entry event
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("exit_reason", String(200), nullable=True),
+    Column("goal_at", DateTime(timezone=True), nullable=True),
+    Index("ix_journey_instances_due", "status", "due_at"),
+    Index("ix_journey_instances_journey", "journey_id", "member_id"),
+)
+
+# Every step an instance took, once: (instance, seq) is the key, so a step re-run after a
+# crash finds its row and does not count twice.
+journey_steps = Table(
+    "journey_steps",
+    metadata,
+    Column("instance_id", String(ID), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("journey_id", String(64), nullable=False, index=True),
+    Column("step", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("outcome", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# How far the journey trigger has read the event log and the ledger's outbox.
+journey_cursors = Table(
+    "journey_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Journeys: event-triggered, durable, multi-step orchestration (definitions and engine)."""
