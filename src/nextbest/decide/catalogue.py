@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,6 +52,7 @@ from nextbest.decide.expressions import (
     compile_expression,
 )
 from nextbest.events.types import Purpose
+from nextbest.yaml_lines import bad_date_line, duplicate_keys, line_of
 
 DEMO_CATALOGUE = Path(__file__).parent / "catalogues" / "bean_and_bake.yaml"
 DEFAULT_FORMULA = "uplift * value - cost"
@@ -239,14 +239,14 @@ class _Issues:
     def add(self, loc: Loc, message: str) -> None:
         self.items.append(
             CatalogueIssue(
-                line=_line_of(self.root, loc),
+                line=line_of(self.root, loc),
                 path=".".join(str(p) for p in loc),
                 message=message,
             )
         )
 
     def line(self, loc: Loc) -> int | None:
-        return _line_of(self.root, loc)
+        return line_of(self.root, loc)
 
     def sorted(self) -> list[CatalogueIssue]:
         return sorted(self.items, key=lambda i: (i.line is None, i.line or 0))
@@ -291,10 +291,10 @@ def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
         ) from None
     except ValueError as exc:
         # YAML takes 2026-13-01 for a date and fails building it outside YAMLError.
-        issue = CatalogueIssue(line=_bad_date_line(text), path="", message=f"invalid date: {exc}")
+        issue = CatalogueIssue(line=bad_date_line(text), path="", message=f"invalid date: {exc}")
         raise CatalogueError(source, [issue]) from None
     issues = _Issues(root)
-    for loc, key_line, key in _duplicate_keys(root, ()):
+    for loc, key_line, key in duplicate_keys(root, ()):
         issues.items.append(
             CatalogueIssue(
                 line=key_line,
@@ -567,56 +567,3 @@ def _name_column(source: str, name: str) -> int:
         if m.group() == name:
             return m.start() + 1
     return 1
-
-
-def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
-    """The line of the deepest YAML node on ``loc`` (1-based)."""
-    best = node
-    for part in loc:
-        if isinstance(best, yaml.MappingNode):
-            nxt = next((v for k, v in best.value if getattr(k, "value", None) == part), None)
-        elif isinstance(best, yaml.SequenceNode) and isinstance(part, int):
-            nxt = best.value[part] if 0 <= part < len(best.value) else None
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        best = nxt
-    return best.start_mark.line + 1 if best is not None else None
-
-
-def _duplicate_keys(node: yaml.Node | None, loc: Loc) -> Iterator[tuple[Loc, int, str]]:
-    """Keys given twice in one mapping: YAML keeps the last, which hides a mistake."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            name = str(getattr(key, "value", ""))
-            if name in seen:
-                yield loc, key.start_mark.line + 1, name
-            seen.add(name)
-            yield from _duplicate_keys(value, (*loc, name))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            yield from _duplicate_keys(item, (*loc, i))
-
-
-def _bad_date_line(text: str) -> int | None:
-    """The line of the first scalar YAML reads as a date or time but cannot build."""
-    loader = yaml.SafeLoader(text)
-    bad: list[int] = []
-    try:
-        stack = [loader.get_single_node()]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
-                try:
-                    loader.construct_yaml_timestamp(node)
-                except ValueError:
-                    bad.append(node.start_mark.line + 1)
-            elif isinstance(node, yaml.MappingNode):
-                stack.extend(n for pair in node.value for n in pair)
-            elif isinstance(node, yaml.SequenceNode):
-                stack.extend(node.value)
-    finally:
-        loader.dispose()
-    return min(bad, default=None)

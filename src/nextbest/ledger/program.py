@@ -11,11 +11,13 @@ import hashlib
 from datetime import UTC, date, datetime, time
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nextbest.yaml_lines import bad_date_line, line_of
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Factor = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
@@ -236,6 +238,10 @@ def parse_program(text: str, *, source: str = "<program>") -> Program:
         line = mark.line + 1 if mark is not None else None
         message = str(getattr(exc, "problem", None) or exc)
         raise ProgramError(source, [ProgramIssue(line=line, path="", message=message)]) from None
+    except ValueError as exc:
+        # YAML takes 2026-13-01 for a date and fails building it outside YAMLError.
+        issue = ProgramIssue(line=bad_date_line(text), path="", message=f"invalid date: {exc}")
+        raise ProgramError(source, [issue]) from None
     if not isinstance(data, dict):
         raise ProgramError(
             source, [ProgramIssue(line=1, path="", message="a program is a mapping of sections")]
@@ -245,7 +251,7 @@ def parse_program(text: str, *, source: str = "<program>") -> Program:
     except ValidationError as exc:
         issues = [
             ProgramIssue(
-                line=_line_of(root, err["loc"]),
+                line=line_of(root, err["loc"]),
                 path=".".join(str(p) for p in err["loc"]),
                 message=err["msg"],
             )
@@ -258,7 +264,7 @@ def parse_program(text: str, *, source: str = "<program>") -> Program:
             source,
             [
                 ProgramIssue(
-                    line=_line_of(root, loc), path=".".join(str(p) for p in loc), message=msg
+                    line=line_of(root, loc), path=".".join(str(p) for p in loc), message=msg
                 )
                 for loc, msg in problems
             ],
@@ -310,19 +316,3 @@ def cross_check(program: Program) -> list[tuple[tuple[str | int, ...], str]]:
     if program.points.spendable == program.points.qualifying:
         out.append((("points", "qualifying"), "must differ from the spendable currency"))
     return out
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The line of the deepest YAML node on ``loc`` (1-based)."""
-    best = node
-    for part in loc:
-        if isinstance(best, yaml.MappingNode):
-            nxt = next((v for k, v in best.value if getattr(k, "value", None) == part), None)
-        elif isinstance(best, yaml.SequenceNode) and isinstance(part, int):
-            nxt = best.value[part] if 0 <= part < len(best.value) else None
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        best = nxt
-    return best.start_mark.line + 1 if best is not None else None
