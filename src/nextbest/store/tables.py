@@ -380,6 +380,7 @@ journey_instances = Table(
     Column("member_id", String(ID), nullable=False, index=True),
     Column("status", String(16), nullable=False),  # active, waiting, done, exited
     Column("step", String(64), nullable=True),
+    Column("seq", Integer, nullable=False),  # steps taken; guards every move
     Column("due_at", Float, nullable=True),  # epoch seconds; None: waits for an event only
     Column("waiting_for", String(64), nullable=True),  # event type a wait step listens for
     Column("holdout", Integer, nullable=False),

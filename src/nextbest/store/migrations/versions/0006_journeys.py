@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.String(ID), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("step", sa.String(64), nullable=True),
+        sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("due_at", sa.Float, nullable=True),
         sa.Column("waiting_for", sa.String(64), nullable=True),
         sa.Column("holdout", sa.Integer, nullable=False),
