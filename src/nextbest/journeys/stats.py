@@ -38,7 +38,7 @@ def lift_interval(x1: int, n1: int, x0: int, n0: int) -> tuple[float, tuple[floa
 
     >>> d, (lo, hi) = lift_interval(30, 100, 20, 100)
     >>> round(d, 3), round(lo, 3), round(hi, 3)
-    (0.1, -0.022, 0.222)
+    (0.1, -0.019, 0.219)
     """
     if n1 == 0 or n0 == 0:
         return None
