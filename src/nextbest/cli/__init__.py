@@ -19,7 +19,6 @@ from nextbest.cli import (
     early_warning,
     identity,
     ingest,
-    journeys,
     keys,
     ledger,
     liability,
@@ -67,8 +66,6 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(models.app, name="models")
 app.add_typer(segments.app, name="segments")
 app.add_typer(decide.app, name="decisions")
-app.add_typer(journeys.app, name="journeys")
-app.command("worker")(journeys.worker)
 app.command("decide")(decide.decide)
 app.command("simulate")(sim.simulate)
 app.command("serve")(serve.serve)
