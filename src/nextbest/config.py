@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nextbest.identity.graph import SharedPolicy
@@ -92,7 +92,45 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of journey files; default the built-in templates.",
     )
+    journey_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a worker holds the instances it claimed before another may.",
+    )
     # --- channels (delivery adapters and outbox) ---
+    channels_max_attempts: int = Field(
+        default=5, ge=1, description="Sends of one message before it becomes a dead letter."
+    )
+    channels_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="Wait after the first failed send; doubles each time."
+    )
+    channels_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two sends of one message."
+    )
+    channels_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A claimed message is due again after this if its worker died mid-send.",
+    )
+    channels_templates_dir: Path | None = Field(
+        default=None, description="Folder of message templates; default the built-in ones."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP relay; unset: no email.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = Field(default="Bean & Bake <rewards@localhost>", description="From header.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with TLS.")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_url: str | None = Field(
+        default=None, description="Where webhook messages go (and SMS/push without their own)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC key of the X-Nextbest-Signature header."
+    )
+    sms_webhook_url: str | None = Field(default=None, description="SMS provider webhook.")
+    push_webhook_url: str | None = Field(default=None, description="Push provider webhook.")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     stream_name: str = "nextbest:events"
     stream_group: str = "nextbest-ingest"
     api_require_keys: bool = Field(

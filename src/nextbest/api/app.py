@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 import nextbest
 from nextbest.api import problems
 from nextbest.api.keys_store import KeyCache
-from nextbest.api.routes import decisions, events, health, identity, ledger, members
+from nextbest.api.routes import decisions, events, health, identity, inbox, ledger, members
 from nextbest.config import Settings
 from nextbest.decide.service import DecisionService, budget_for, default_catalogue
 from nextbest.ingest.history import EventHistory
@@ -80,6 +80,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(identity.router)
     app.include_router(ledger.router)
     app.include_router(decisions.router)
+    app.include_router(inbox.router)
     return app
 
 

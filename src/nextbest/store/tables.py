@@ -416,3 +416,42 @@ journey_cursors = Table(
     Column("position", String(200), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- channels (0007) --------------------------------------------------------------------
+# The delivery queue (apart from the ledger's domain-event ``outbox``): one row per message
+# id, written in the enqueuing caller's transaction. Dispatchers claim due rows (FOR UPDATE
+# SKIP LOCKED on PostgreSQL) by pushing ``next_attempt_at`` past a lease.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("message_id", String(200), primary_key=True),
+    Column("member_id", String(ID), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("data", Text, nullable=False),  # JSON: the template's extra variables
+    Column("journey_id", String(64), nullable=True),
+    Column("step", String(64), nullable=True),
+    Column("status", String(16), nullable=False),  # pending, sent, retry, dead, suppressed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),  # epoch seconds
+    Column("last_error", Text, nullable=True),
+    Column("provider_id", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("governed", Integer, nullable=False),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+# The in-app inbox the app reads (``GET /v1/members/{identifier}/inbox``).
+inbox_messages = Table(
+    "inbox_messages",
+    metadata,
+    Column("message_id", String(200), primary_key=True),
+    Column("member_id", String(ID), nullable=False, index=True),
+    Column("title", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+)
