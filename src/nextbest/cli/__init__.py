@@ -11,14 +11,17 @@ from nextbest.cli import (
     bench_btyd,
     bench_decide,
     bench_identity,
+    bench_journeys,
     bench_ledger,
     bench_segments,
+    channels,
     db,
     decide,
     demo,
     early_warning,
     identity,
     ingest,
+    journeys,
     keys,
     ledger,
     liability,
@@ -46,6 +49,7 @@ identity.app.command("dedupe")(linking.dedupe)
 bench.app.command("identity")(bench_identity.bench_identity)
 bench.app.command("ledger")(bench_ledger.bench_ledger)
 bench.app.command("decide")(bench_decide.bench_decide)
+bench.app.command("journeys")(bench_journeys.bench_journeys)
 ledger.app.command("liability")(liability.liability)
 models.app.command("btyd")(models_btyd.btyd)
 models.app.command("cards")(score.cards)
@@ -66,6 +70,9 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(models.app, name="models")
 app.add_typer(segments.app, name="segments")
 app.add_typer(decide.app, name="decisions")
+app.add_typer(journeys.app, name="journeys")
+app.add_typer(channels.app, name="channels")
+app.command("worker")(journeys.worker)
 app.command("decide")(decide.decide)
 app.command("simulate")(sim.simulate)
 app.command("serve")(serve.serve)
