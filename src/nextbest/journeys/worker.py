@@ -10,7 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Engine
 
 from nextbest.config import Settings
 from nextbest.decide.budget import ContactBudget
@@ -21,6 +24,7 @@ from nextbest.ingest.records import RawRecord
 from nextbest.journeys.catalog import load_journeys
 from nextbest.journeys.definition import Journey
 from nextbest.journeys.runner import JourneyRunner
+from nextbest.ledger.service import Ledger
 from nextbest.store.engine import make_engine
 
 
@@ -41,8 +45,11 @@ class Worker:
         budget: ContactBudget | None = None,
         channels: bool = True,
         scan_every: float = 3600.0,
+        clock: Callable[[], datetime] | None = None,
+        db: Engine | None = None,
     ) -> None:
-        self.db = make_engine(settings)
+        # ``clock`` lets tests walk members through days of waits; None is the wall clock.
+        self.db = db if db is not None else make_engine(settings)
         catalogue = default_catalogue(settings.decide_catalogue)
         self.budget = budget or budget_for(settings, self.db)
         # The worker logs each decision before moving on: a crash must not lose one whose
@@ -54,8 +61,9 @@ class Worker:
             log=DecisionLog(self.db, flush_seconds=0),
             facts_ttl=0,
             region=settings.default_region,
+            clock=clock,
         )
-        ingestor = Ingestor(self.db, settings)
+        ingestor = Ingestor(self.db, settings, clock=clock)
 
         def record(event: dict[str, Any]) -> None:
             ingestor.ingest_records(
@@ -66,8 +74,10 @@ class Worker:
         self.runner = JourneyRunner(
             self.db,
             journeys if journeys is not None else load_journeys(settings.journeys_dir),
+            ledger=Ledger(self.db, clock=clock),
             decisions=self.decisions,
             record_event=record,
+            clock=clock,
             default_timezone=catalogue.policy.default_timezone,
             lease_seconds=settings.journey_lease_seconds,
         )
@@ -77,7 +87,7 @@ class Worker:
             from nextbest.channels.dispatch import Dispatcher
 
             self.dispatcher = Dispatcher(
-                self.db, settings, budget=self.budget, policy=catalogue.policy
+                self.db, settings, budget=self.budget, policy=catalogue.policy, clock=clock
             )
         self.scan_every = scan_every
         self._scanned = -float("inf")
