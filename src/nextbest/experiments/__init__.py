@@ -1,0 +1,1 @@
+"""Experiments: assignment by hashing, lift with intervals, and off-policy evaluation."""
