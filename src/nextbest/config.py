@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     sms_webhook_url: str | None = Field(default=None, description="SMS provider webhook.")
     push_webhook_url: str | None = Field(default=None, description="Push provider webhook.")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    tracking_base_url: str | None = Field(
+        default=None,
+        description="Public base URL of this API: emails get signed open and click links.",
+    )
+    tracking_secret: SecretStr | None = Field(
+        default=None, description="HMAC key of the open and click links (needed with the URL)."
+    )
     stream_name: str = "nextbest:events"
     stream_group: str = "nextbest-ingest"
     api_require_keys: bool = Field(

@@ -16,7 +16,16 @@ from sqlalchemy import Engine
 import nextbest
 from nextbest.api import problems
 from nextbest.api.keys_store import KeyCache
-from nextbest.api.routes import decisions, events, health, identity, inbox, ledger, members
+from nextbest.api.routes import (
+    decisions,
+    events,
+    health,
+    identity,
+    inbox,
+    ledger,
+    members,
+    tracking,
+)
 from nextbest.config import Settings
 from nextbest.decide.service import DecisionService, budget_for, default_catalogue
 from nextbest.ingest.history import EventHistory
@@ -81,6 +90,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(ledger.router)
     app.include_router(decisions.router)
     app.include_router(inbox.router)
+    app.include_router(tracking.router)
     return app
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from nextbest.channels import outbox
 from nextbest.channels.adapters import ChannelAdapter, adapters_from_settings
 from nextbest.channels.governance import verdict
-from nextbest.channels.message import CHANNELS, DeliveryResult, OutboundMessage
+from nextbest.channels.message import CHANNELS, DeliveryResult, OutboundMessage, Rendered
 from nextbest.channels.recipients import (
     ADDRESS_KIND,
     Recipient,
@@ -40,6 +40,7 @@ from nextbest.channels.recipients import (
 )
 from nextbest.channels.retry import RetryPolicy
 from nextbest.channels.templates import TemplateError, Templates
+from nextbest.channels.tracking import instrument_html
 from nextbest.config import Settings
 from nextbest.decide.actions import ContactPolicy
 from nextbest.decide.budget import ContactBudget
@@ -162,6 +163,7 @@ class Dispatcher:
             return self._failed(m, expected, claimed.attempts + 1, failure, (), now)
         try:
             rendered = self.templates.render(m.template, template_context(rec, m.data))
+            rendered = self._tracked(m, rendered)
         except TemplateError as exc:
             return self._dead(m, expected, claimed.attempts, str(exc))
         ts = now.timestamp()
@@ -230,6 +232,16 @@ class Dispatcher:
             next_attempt_at=now.timestamp() + self.retry.delay(attempts, key=m.message_id),
         )
         return "retried"
+
+    def _tracked(self, m: OutboundMessage, rendered: Rendered) -> Rendered:
+        """An email's HTML with signed click links and an open pixel, when tracking is set."""
+        base, secret = self.settings.tracking_base_url, self.settings.tracking_secret
+        if m.channel != "email" or rendered.html is None or not base or secret is None:
+            return rendered
+        html = instrument_html(
+            rendered.html, base=base, secret=secret.get_secret_value(), message_id=m.message_id
+        )
+        return replace(rendered, html=html)
 
     def _record_delivered(self, m: OutboundMessage, rec: Recipient, now: datetime) -> None:
         """The outcome event that experiments and decisions learn from; a failure here must
