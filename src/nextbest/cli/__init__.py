@@ -13,6 +13,7 @@ from nextbest.cli import (
     bench_identity,
     bench_journeys,
     bench_ledger,
+    bench_obd,
     bench_segments,
     channels,
     db,
@@ -50,6 +51,7 @@ bench.app.command("identity")(bench_identity.bench_identity)
 bench.app.command("ledger")(bench_ledger.bench_ledger)
 bench.app.command("decide")(bench_decide.bench_decide)
 bench.app.command("journeys")(bench_journeys.bench_journeys)
+bench.app.command("obd")(bench_obd.bench_obd)
 ledger.app.command("liability")(liability.liability)
 models.app.command("btyd")(models_btyd.btyd)
 models.app.command("cards")(score.cards)
