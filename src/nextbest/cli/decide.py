@@ -231,3 +231,67 @@ def log(
             "-" if r["reward"] is None else f"{r['reward']:g}",
         )
     Console().print(table)
+
+
+@app.command("evaluate")
+def evaluate(
+    policy: list[str] = typer.Option(
+        ["greedy", "uniform"],
+        "--policy",
+        help="logged, greedy, uniform or without:<action id>; repeat for several.",
+    ),
+    since: datetime | None = typer.Option(None, help="Decisions from then on."),
+    until: datetime | None = typer.Option(None, help="Decisions before then."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Off-policy estimates (IPS, SNIPS, DM, DR) of other policies on the logged decisions."""
+    from nextbest.experiments.policy_eval import evaluate_policy
+    from nextbest.experiments.policy_log import load_logged
+    from nextbest.store.engine import make_engine
+
+    loaded = load_logged(make_engine(Settings()), since=since, until=until)
+    counts = {
+        "evaluated": len(loaded.decisions),
+        "unsettled": loaded.unsettled,
+        "holdout": loaded.holdout,
+        "unreadable": loaded.unreadable,
+    }
+    if not loaded.decisions:
+        raise typer.BadParameter(
+            f"no settled decision to evaluate on ({counts}); run `nextbest decisions learn`"
+        )
+    try:
+        values = [evaluate_policy(name, loaded.decisions) for name in policy]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policy") from exc
+    if as_json:
+        units = {"value": "mean reward per decision (conversions)", "ratio_to_logged": "ratio"}
+        print(
+            json.dumps(
+                {"decisions": counts, "policies": [v.as_dict() for v in values], "units": units}
+            )
+        )
+        return
+    table = Table(
+        "policy",
+        "estimator",
+        "value",
+        "95% interval",
+        "ratio to logged",
+        title=(
+            f"{counts['evaluated']:,} settled decisions (logged value "
+            f"{values[0].logged_value:.4f}); {loaded.unsettled:,} unsettled, "
+            f"{loaded.holdout:,} in the holdout"
+        ),
+    )
+    for v in values:
+        for name, e in v.estimates.items():
+            ratio = e.value / v.logged_value if v.logged_value else float("nan")
+            table.add_row(
+                v.policy,
+                name.upper(),
+                f"{e.value:.4f}",
+                f"[{e.low:.4f}, {e.high:.4f}]",
+                f"{ratio:.3f}",
+            )
+    Console().print(table)
