@@ -20,6 +20,7 @@ from nextbest.cli import (
     decide,
     demo,
     early_warning,
+    experiments,
     identity,
     ingest,
     journeys,
@@ -74,6 +75,7 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(decide.app, name="decisions")
 app.add_typer(journeys.app, name="journeys")
 app.add_typer(channels.app, name="channels")
+app.add_typer(experiments.app, name="experiments")
 app.command("worker")(journeys.worker)
 app.command("decide")(decide.decide)
 app.command("simulate")(sim.simulate)
