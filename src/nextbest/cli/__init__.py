@@ -20,6 +20,7 @@ from nextbest.cli import (
     decide,
     demo,
     early_warning,
+    evaluate,
     experiments,
     identity,
     ingest,
@@ -76,6 +77,7 @@ app.add_typer(decide.app, name="decisions")
 app.add_typer(journeys.app, name="journeys")
 app.add_typer(channels.app, name="channels")
 app.add_typer(experiments.app, name="experiments")
+app.add_typer(evaluate.app, name="evaluate")
 app.command("worker")(journeys.worker)
 app.command("decide")(decide.decide)
 app.command("simulate")(sim.simulate)
