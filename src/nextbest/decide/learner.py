@@ -103,12 +103,15 @@ class Learner:
         var = np.einsum("kd,kde,ke->k", xs, inv[idx], xs)
         return means, np.sqrt(NOISE_VAR * np.maximum(var, 0.0))
 
-    def learn(self, action_id: str, x: Sequence[float], residual: float) -> None:
-        """One outcome: ``residual`` = observed reward minus the prior's prediction."""
+    def learn(
+        self, action_id: str, x: Sequence[float], residual: float, *, weight: float = 1.0
+    ) -> None:
+        """One outcome: ``residual`` = observed reward minus the prior's prediction, at
+        features ``x``; ``weight`` < 1 for an outcome shared by several contexts."""
         v = np.asarray(x, dtype=np.float64)
         arm = self._arm(action_id)
-        arm.a += np.outer(v, v)
-        arm.b += residual * v
+        arm.a += weight * np.outer(v, v)
+        arm.b += weight * residual * v
         arm.n += 1
         self.version += 1
 

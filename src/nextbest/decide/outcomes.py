@@ -22,7 +22,7 @@ from sqlalchemy import Engine, insert, select, text, update
 
 from nextbest.decide.actions import Action, Catalogue
 from nextbest.decide.expressions import Expression
-from nextbest.decide.learner import CONTROL, Learner
+from nextbest.decide.learner import CONTROL, FEATURES, Learner
 from nextbest.decide.service import POLICY
 from nextbest.identity.repository import as_utc
 from nextbest.store import tables as t
@@ -37,6 +37,7 @@ OUTCOME_TYPES = (
     "purchase",
 )
 CONVERSIONS = frozenset({"offer_redeemed", "purchase"})
+ENGAGEMENT = FEATURES.index("engagement")
 LEARN_LOCK = 0x6E626C6E  # PostgreSQL advisory lock id of the learning run
 
 
@@ -201,21 +202,48 @@ def _teach(
     record: dict[str, Any],
     reward: float,
 ) -> bool:
+    if row.holdout or action is None:
+        return False
+    return teach_outcome(learner, catalogue, action, record, reward)
+
+
+def teach_outcome(
+    learner: Learner,
+    catalogue: Catalogue,
+    action: Action,
+    record: dict[str, Any],
+    reward: float,
+) -> bool:
+    """Move the learner by one settled decision (its logged ``record``); False when the
+    record holds nothing to learn from. Pure: the caller persists the learner."""
     x = record.get("features") or []
-    if row.holdout or action is None or not x:
+    if not x:
         return False
     env = _env(record)
+    candidates = [c for c in record.get("candidates", []) if "filtered" not in c]
     if action.kind != "nothing":
-        learner.learn(action.id, x, reward - _number(action.response, env))
+        # A treated member converts at p_control + seen * (p_treated - p_control): the
+        # message works only when seen. The correction moves p_treated, so it learns at
+        # features scaled by ``seen`` from what the logged p_control and prior leave over
+        # (with seen = 1 this is reward minus the prior's response).
+        chosen: dict[str, Any] = next((c for c in candidates if c.get("action") == action.id), {})
+        seen = float(chosen.get("seen", 1.0))
+        response = _number(action.response, env)
+        p_ctrl = float(chosen.get("p_control", response))
+        residual = reward - p_ctrl - seen * (response - p_ctrl)
+        learner.learn(action.id, [seen * v for v in x], residual)
         return True
-    baselines = [
-        _number(a.baseline, env)
-        for c in record.get("candidates", [])
-        if "filtered" not in c
-        and (a := _action(catalogue, c["action"])) is not None
-        and a.kind != "nothing"
+    # Doing nothing shows the control outcome of every rival, each scored at its own
+    # channel's engagement: teach the control there, the outcome shared between them.
+    rivals = [
+        (c, a)
+        for c in candidates
+        if (a := _action(catalogue, c["action"])) is not None and a.kind != "nothing"
     ]
-    if not baselines:
+    if not rivals:
         return False
-    learner.learn(CONTROL, x, reward - sum(baselines) / len(baselines))
+    for c, a in rivals:
+        at = [*x[:ENGAGEMENT], float(c.get("seen", x[ENGAGEMENT])), *x[ENGAGEMENT + 1 :]]
+        residual = reward - _number(a.baseline, env)
+        learner.learn(CONTROL, at, residual, weight=1.0 / len(rivals))
     return True
