@@ -94,6 +94,28 @@ def test_every_policy_sees_the_same_warm_up_and_then_parts_from_no_marketing() -
     assert not np.array_equal(base.revenue, mass.revenue)
 
 
+@pytest.mark.parametrize("name", ["stage1", "oracle"])
+def test_never_contacted_members_buy_exactly_as_without_marketing(name: str) -> None:
+    """Paired draws: whoever a policy leaves alone has the no-marketing run's purchases."""
+    assert CONFIG.paired
+    base = run_policy("none", seed=5, config=CONFIG)
+    policy = run_policy(name, seed=5, config=CONFIG)
+    untouched = policy.contacted == 0
+    assert policy.contacts > 0 and untouched.sum() > 0.3 * CONFIG.members
+    assert np.array_equal(policy.purchases[untouched], base.purchases[untouched])
+    assert np.array_equal(policy.revenue[untouched], base.revenue[untouched])
+    assert base.purchases[untouched].sum() > 0
+    assert not np.array_equal(policy.revenue[~untouched], base.revenue[~untouched])
+
+
+def test_unpaired_runs_part_ways_even_for_never_contacted_members() -> None:
+    unpaired = MaturityConfig(members=600, days=49, seeds=(5,), paired=False)
+    base = run_policy("none", seed=5, config=unpaired)
+    policy = run_policy("oracle", seed=5, config=unpaired)
+    untouched = (policy.contacted == 0) & (base.purchases > 0)
+    assert np.mean(policy.revenue[untouched] == base.revenue[untouched]) < 0.5
+
+
 @pytest.mark.parametrize("name", ["mass", "stage1", "stage2", "stage3", "oracle"])
 def test_contacts_are_the_treatments_sent(name: str) -> None:
     tally = run_policy(name, seed=5, config=CONFIG)

@@ -1,11 +1,12 @@
 """The maturity model measured: the same members, six policies, the simulator's closed loop.
 
 Every policy runs on the same simulated population (same seed) for the same days, and the
-no-marketing run of a seed is the baseline of every policy on it. The first
-``warmup_days`` are observation only, identical for every policy (common random numbers).
-After the first treatment the simulator's random streams part ways even for untouched
-members: a day's purchases come from one generator, and a changed purchase rate shifts
-every draw after it. So the runs are only partly paired; hence several seeds and intervals.
+no-marketing run of a seed is the baseline of every policy on it. The runs use common
+random numbers (``SimConfig.paired_draws``): a member's random draws depend on the seed, the
+day and the member only, so the first ``warmup_days`` (observation only) are identical for
+every policy, and afterwards a member no policy contacts has exactly the same purchases in
+every run. The incremental figures carry the noise of the treated members' responses only,
+not that of two independent runs; the seeds (populations) give the intervals.
 From ``warmup_days`` on a policy is asked every ``decide_every`` days whom to treat with what:
 
 * ``none``: no marketing (the baseline every figure is measured against);
@@ -121,6 +122,9 @@ class MaturityConfig:
     decide_every: int = 7
     contact_gap_days: int = EFFECT_DAYS
     economics: Economics = field(default_factory=Economics)
+    paired: bool = True
+    """Common random numbers across the policies of a seed (``SimConfig.paired_draws``);
+    off, the simulator's default one stream a day, which parts ways after a treatment."""
 
     def __post_init__(self) -> None:
         if self.days <= self.warmup_days:
@@ -129,7 +133,12 @@ class MaturityConfig:
             raise ValueError("at least one seed is needed")
 
     def sim(self, seed: int) -> SimConfig:
-        return SimConfig(members=self.members, months=math.ceil(self.days / 28), seed=seed)
+        return SimConfig(
+            members=self.members,
+            months=math.ceil(self.days / 28),
+            seed=seed,
+            paired_draws=self.paired,
+        )
 
 
 # -- what the events reveal -------------------------------------------------------------
@@ -586,13 +595,14 @@ class EnginePolicy(NoMarketing):
 
 @dataclass(slots=True)
 class Tally:
-    """What a run cost and earned, from its events, in dollars (revenue, discounts and
-    contacts per person)."""
+    """What a run cost and earned, from its events, in dollars (revenue, discounts,
+    contacts and purchases per person)."""
 
     n: int
     revenue: Floats = field(init=False)
     discounts: Floats = field(init=False)
     contacted: Floats = field(init=False)
+    purchases: Floats = field(init=False)
     offer_discounts: float = 0.0  # of the treatments' offers (birthday treats excluded)
     bonus_points: float = 0.0
     contacts: int = 0
@@ -607,7 +617,9 @@ class Tally:
     _used: set[tuple[int, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.revenue, self.discounts, self.contacted = (np.zeros(self.n) for _ in range(3))
+        self.revenue, self.discounts, self.contacted, self.purchases = (
+            np.zeros(self.n) for _ in range(4)
+        )
 
     def update(self, table: pa.Table, obs: Observed) -> None:
         kind = table["type"]
@@ -629,6 +641,7 @@ class Tally:
         buys = table.filter(pc.equal(kind, "purchase"))
         total = _dollars(buys["total"])
         np.add.at(self.revenue, buys["_person"].to_numpy(), total)
+        np.add.at(self.purchases, buys["_person"].to_numpy(), 1.0)
         np.add.at(self.discounts, buys["_person"].to_numpy(), _dollars(buys["discount"]))
         known = np.asarray(identified(buys))
         for p, d, spent in zip(
@@ -811,9 +824,9 @@ def interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float
 def against(tally: Tally, base: Tally, econ: Economics) -> dict[str, float]:
     """One run's metrics, revenue and profit incremental against no marketing (same seed).
 
-    Summed over every person: the contacted alone would be less noisy, but who is
-    contacted depends on a history that already parted from the baseline's (the random
-    streams part ways once a treatment changes a purchase rate), which biases that sum.
+    Summed over every person: with paired draws the members no policy touched add exactly
+    nothing; what a treatment changes in others (a member it made buy or drop out is seen,
+    and contacted, differently later) is counted where it happens.
     """
     f, b = tally.figures(econ), base.figures(econ)
     return {

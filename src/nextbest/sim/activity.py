@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from nextbest.sim import sources
+from nextbest.sim import draws, sources
 from nextbest.sim.blocks import Block, Column, join, money, pick, serial
 from nextbest.sim.catalogue import (
     CATEGORIES,
@@ -20,6 +20,7 @@ from nextbest.sim.catalogue import (
     REGIONS,
     TICKET_TOPICS,
 )
+from nextbest.sim.draws import Rng
 from nextbest.sim.identities import digits
 from nextbest.sim.purchases import draw_skus
 from nextbest.sim.sources import World
@@ -185,9 +186,7 @@ def card_registrations(world: World, person: np.ndarray, ts: np.ndarray) -> Bloc
     return Block("profile_update", person, ts, cols)
 
 
-def app_activity(
-    world: World, rng: np.random.Generator, day: int, person: np.ndarray
-) -> list[Block]:
+def app_activity(world: World, rng: Rng, day: int, person: np.ndarray) -> list[Block]:
     """App opens with product views and carts (some abandoned) for ``person`` (one per open)."""
     n = len(person)
     if n == 0:
@@ -199,13 +198,14 @@ def app_activity(
     blocks = [Block("app_open", person, ts, idents | {"source": "app", "app_version": version})]
     views = rng.poisson(1.3, n)
     vp = np.repeat(np.arange(n), views)
-    sku = draw_skus(world, rng, person[vp])
+    view_rng = draws.repeat(rng, views)  # rng itself unless paired
+    sku = draw_skus(world, view_rng, person[vp])
     blocks.append(
         _item_block(
             world,
             "product_view",
             person[vp],
-            ts[vp] + 20 + rng.integers(0, 240, len(vp)),
+            ts[vp] + 20 + view_rng.integers(0, 240, len(vp)),
             sku,
             "app",
             {k: _t(v, vp) for k, v in idents.items()},
@@ -213,7 +213,8 @@ def app_activity(
     )
     carts = np.flatnonzero(rng.random(n) < 0.22)
     if len(carts):
-        sku = draw_skus(world, rng, person[carts])
+        cart_rng = draws.take(rng, carts)
+        sku = draw_skus(world, cart_rng, person[carts])
         cart_id = serial(f"C{seed}-{day}-", len(carts))
         cidents = {k: _t(v, carts) for k, v in idents.items()}
         add = _item_block(world, "cart_add", person[carts], ts[carts] + 300, sku, "app", cidents)
@@ -223,7 +224,7 @@ def app_activity(
             "unit_price": money(world.catalogue.price_cents[sku]),
         }
         blocks.append(add)
-        ab = np.flatnonzero(rng.random(len(carts)) < 0.45)
+        ab = np.flatnonzero(cart_rng.random(len(carts)) < 0.45)
         if len(ab):
             skus = join('["', pa.array(world.catalogue.skus).take(pa.array(sku[ab])), '"]')
             cols: dict[str, Column] = {k: _t(v, ab) for k, v in cidents.items()}
@@ -237,14 +238,14 @@ def app_activity(
                 Block(
                     "cart_abandoned",
                     person[carts][ab],
-                    ts[carts][ab] + 3600 + rng.integers(0, 7200, len(ab)),
+                    ts[carts][ab] + 3600 + draws.take(cart_rng, ab).integers(0, 7200, len(ab)),
                     cols,
                 )
             )
     return blocks
 
 
-def web_views(world: World, rng: np.random.Generator, day: int, person: np.ndarray) -> list[Block]:
+def web_views(world: World, rng: Rng, day: int, person: np.ndarray) -> list[Block]:
     if len(person) == 0:
         return []
     ts = times(world, rng, person, day, "evening")
@@ -294,7 +295,7 @@ class Sent:
 
 def messages(
     world: World,
-    rng: np.random.Generator,
+    rng: Rng,
     *,
     day: int,
     person: np.ndarray,

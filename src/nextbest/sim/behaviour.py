@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from nextbest.sim import activity
 from nextbest.sim.blocks import SCHEMA, Block, sort_by_time, to_table
+from nextbest.sim.draws import DayDraws, Rng, occurrence
 from nextbest.sim.population import SLEEPING_DOG
 from nextbest.sim.purchases import line_table, purchases
 from nextbest.sim.redemptions import redemptions
@@ -28,6 +29,9 @@ DUPLICATE_SHARE = 0.06  # members who register a second account during the perio
 ACTIONS = ("discount", "points", "message")
 _LATEST_OFFSET_S = 8 * 3600  # the westernmost store is UTC-8
 _EARLIEST_OFFSET_S = 5 * 3600  # the easternmost is UTC-5
+# Steps of a day whose draws are apart in paired mode (``SimConfig.paired_draws``).
+SIGNUPS, CARDS, BUYING, ORDERS, RETURNS, POINTS, APP_OPENS, APP, WEB, WEB_VIEWS = range(1, 11)
+TICKETS, UPDATES, NEWSLETTER = 11, 12, 13  # NEWSLETTER + channel
 
 
 def strength(action: str, value: float) -> float:
@@ -139,17 +143,24 @@ class Engine:
         block = activity.signups(self.world, rng, person, ts)
         return sort_by_time(to_table([block], seed=self.world.config.seed, tag="pre"))
 
-    def _blocks(self, day: int, rng: np.random.Generator) -> list[Block]:
+    def _blocks(self, day: int, src: DayDraws) -> list[Block]:
+        # Paired mode (``SimConfig.paired_draws``) changes only which random numbers feed
+        # each step, never the response model (rates, effects, probabilities, who responds
+        # how): common random numbers for paired policy comparisons. By default every
+        # source is the day's one generator, consumed in the order it always was.
         world, pop, config = self.world, self.world.pop, self.world.config
+        n = pop.n
         joined = pop.joined_day <= day
         blocks: list[Block] = []
         new = np.flatnonzero((pop.joined_day == day) & (pop.signup_kind > 0))
         if len(new):
+            rng = src.stream(SIGNUPS)
             ts = times(world, rng, new, day, "evening")
             blocks.append(activity.signups(world, rng, new, ts))
         reg = np.flatnonzero(self.card_reg_day == day)
         if len(reg):
-            blocks.append(activity.card_registrations(world, reg, times(world, rng, reg, day)))
+            ts = times(world, src.stream(CARDS), reg, day)
+            blocks.append(activity.card_registrations(world, reg, ts))
 
         dup = np.flatnonzero(self.dup_day == day)
         if len(dup):
@@ -162,12 +173,13 @@ class Engine:
         mult = season(world, day) * WEEKDAY_FACTOR[weekday(world, day)]
         treated = self.effect_until[active] >= day
         rate = self.lam[active] * mult * np.where(treated, 1.0 + self.effect[active], 1.0)
-        k = np.minimum(rng.poisson(rate), 4)
+        k = src.counts(BUYING, n, active, rate, 4)
         buyers = active[k > 0]
         kb = k[k > 0]
-        drop = rng.random(len(buyers)) < 1.0 - (1.0 - pop.p_dropout[buyers]) ** kb
+        drop = src.uniform(BUYING, n, buyers) < 1.0 - (1.0 - pop.p_dropout[buyers]) ** kb
         self._drop(buyers[drop], day)
         person = np.repeat(buyers, kb)
+        nth = occurrence(kb) if src.paired else None
         today = config.start + timedelta(days=day)
         code = np.where(self.offer_until[person] >= day, self.offer_code[person], 0)
         pct = np.where(self.offer_until[person] >= day, self.offer_pct[person], 0.0)
@@ -176,7 +188,7 @@ class Engine:
         offer_id = pa.array(self.offer_names).take(pa.array(code))
         orders = purchases(
             world,
-            rng,
+            src.keyed(ORDERS, person, nth),
             day=day,
             person=person,
             offer_pct=pct,
@@ -187,26 +199,34 @@ class Engine:
         blocks += orders.blocks
         # Returns (dated later) and points, on their own stream: the rest stays as it was.
         self.wallets.start_day(day)
-        points_rng = np.random.default_rng([config.seed, 7, day])
-        blocks += returns(world, points_rng, day=day, orders=orders, wallets=self.wallets)
+        points_rng: Rng = np.random.default_rng([config.seed, 7, day])
+        returns_rng = src.keyed(RETURNS, person, nth) if src.paired else points_rng
+        if src.paired:
+            points_rng = src.keyed(POINTS, person, nth)
+        blocks += returns(world, returns_rng, day=day, orders=orders, wallets=self.wallets)
         blocks += redemptions(world, points_rng, orders=orders, wallets=self.wallets)
 
         # App and web use; lapsed app users still open the app now and then.
         apps = np.flatnonzero(joined & pop.app_user)
         app_rate = pop.app_rate[apps] * np.where(self.alive[apps], 1.0, 0.1)
-        opens = np.minimum(rng.poisson(app_rate), 3)
-        blocks += activity.app_activity(world, rng, day, np.repeat(apps, opens))
+        opens = src.counts(APP_OPENS, n, apps, app_rate, 3)
+        app_person = np.repeat(apps, opens)
+        app_rng = src.keyed(APP, app_person, occurrence(opens) if src.paired else None)
+        blocks += activity.app_activity(world, app_rng, day, app_person)
         webs = np.flatnonzero(joined & pop.web_user & self.alive)
-        blocks += activity.web_views(world, rng, day, webs[rng.random(len(webs)) < 0.03])
+        browsing = webs[src.uniform(WEB, n, webs) < 0.03]
+        blocks += activity.web_views(world, src.keyed(WEB_VIEWS, browsing), day, browsing)
 
         # Service: tickets; a bad experience lowers the purchase rate.
-        ticketed = np.flatnonzero(joined & (rng.random(pop.n) < pop.ticket_rate))
+        rng = src.stream(TICKETS)
+        ticketed = np.flatnonzero(joined & (rng.random(n) < pop.ticket_rate))
         ticket_blocks, bad = activity.tickets(world, rng, day, ticketed)
         blocks += ticket_blocks
         self.lam[bad] *= 0.85
 
         members = joined & (pop.signup_kind > 0)
-        upd = np.flatnonzero(members & (rng.random(pop.n) < pop.update_rate))
+        rng = src.stream(UPDATES)
+        upd = np.flatnonzero(members & (rng.random(n) < pop.update_rate))
         if len(upd):
             self.consent[upd, 0] &= rng.random(len(upd)) > 0.15
             self.consent[upd, 1] &= rng.random(len(upd)) > 0.1
@@ -214,19 +234,19 @@ class Engine:
 
         # Baseline newsletter (email, fortnightly on Tuesdays) and a monthly SMS.
         if weekday(world, day) == 1 and (day // 7) % max(config.newsletter_every_days // 7, 1) == 0:
-            blocks += self._baseline(rng, day, members, 0, f"NL{today:%Y%m%d}")
+            blocks += self._baseline(src, day, members, 0, f"NL{today:%Y%m%d}")
         if today.day == 3:
-            blocks += self._baseline(rng, day, members & pop.has_phone, 1, f"SMS{today:%Y%m}")
+            blocks += self._baseline(src, day, members & pop.has_phone, 1, f"SMS{today:%Y%m}")
         return blocks
 
     def _baseline(
-        self, rng: np.random.Generator, day: int, members: np.ndarray, channel: int, campaign: str
+        self, src: DayDraws, day: int, members: np.ndarray, channel: int, campaign: str
     ) -> list[Block]:
         to = np.flatnonzero(members & self.consent[:, channel])
         open_mult = np.where(self.alive[to], 1.0, 0.4)
         sent = activity.messages(
-            self.world, rng, day=day, person=to, channel=channel, campaign_id=campaign,
-            open_mult=open_mult,
+            self.world, src.keyed(NEWSLETTER + channel, to), day=day, person=to,
+            channel=channel, campaign_id=campaign, open_mult=open_mult,
         )  # fmt: skip
         self.consent[sent.unsubscribed, channel] = False
         return sent.blocks
@@ -235,7 +255,8 @@ class Engine:
         """Advance one day; the events that happened by then (flat rows, time order)."""
         config = self.world.config
         rng = np.random.default_rng([config.seed, 1, day])
-        blocks = list(extra or []) + self._blocks(day, rng)
+        src = DayDraws(config.seed, day, rng, paired=config.paired_draws)
+        blocks = list(extra or []) + self._blocks(day, src)
         table = pa.concat_tables([self.pending, to_table(blocks, seed=config.seed, tag=f"d{day}")])
         cutoff = config.epoch0 + (day + 1) * 86_400 + _EARLIEST_OFFSET_S
         due = pc.less(table["_ts"], cutoff)

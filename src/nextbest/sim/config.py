@@ -23,6 +23,11 @@ class SimConfig:
     newsletter_every_days: int = 14
     part_rows: int = 2_000_000
     """Rows per events part file (memory bound for large runs)."""
+    paired_draws: bool = False
+    """Common random numbers for paired policy comparisons: a person's draws depend only on
+    the seed, the day and the person, so a person never treated gets the same events
+    whatever happens to others (``nextbest.sim.draws``). Off: the one stream a day of the
+    published demo data. Either way the same response model."""
 
     def __post_init__(self) -> None:
         if self.members < 1:

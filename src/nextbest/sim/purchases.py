@@ -8,9 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nextbest.sim import sources
+from nextbest.sim import draws, sources
 from nextbest.sim.blocks import Block, join, money, pick, serial
 from nextbest.sim.catalogue import CATEGORIES, POSITIVE_FEEDBACK, STORES_PER_REGION, Catalogue
+from nextbest.sim.draws import Rng
 from nextbest.sim.population import PURCHASE_CHANNELS
 from nextbest.sim.sources import World
 from nextbest.sim.timing import times
@@ -31,7 +32,7 @@ def line_table(cat: Catalogue) -> pa.StringArray:
     return pa.array(out, pa.string())
 
 
-def draw_skus(world: World, rng: np.random.Generator, person: np.ndarray) -> np.ndarray:
+def draw_skus(world: World, rng: Rng, person: np.ndarray) -> np.ndarray:
     """One SKU per row: category by the person's preferences, cheaper if price sensitive."""
     cum = np.cumsum(world.pop.pref[person], axis=1)
     cat = np.minimum((rng.random(len(person))[:, None] > cum).sum(axis=1), len(CATEGORIES) - 1)
@@ -74,7 +75,7 @@ class Orders:
 
 def purchases(
     world: World,
-    rng: np.random.Generator,
+    rng: Rng,
     *,
     day: int,
     person: np.ndarray,
@@ -97,10 +98,10 @@ def purchases(
     idents = sources.merge(
         n,
         [
-            (rows[0], sources.pos(world, rng, person[rows[0]])),
+            (rows[0], sources.pos(world, draws.take(rng, rows[0]), person[rows[0]])),
             (rows[1], sources.app(world, person[rows[1]])),
-            (rows[2], sources.web(world, rng, person[rows[2]])),
-            (rows[3], sources.kiosk(world, rng, person[rows[3]])),
+            (rows[2], sources.web(world, draws.take(rng, rows[2]), person[rows[2]])),
+            (rows[3], sources.kiosk(world, draws.take(rng, rows[3]), person[rows[3]])),
         ],
     )
     identified = np.zeros(n, dtype=bool)
@@ -111,8 +112,9 @@ def purchases(
     n_lines = np.minimum(1 + rng.poisson(pop.basket_mean[person] - 1.0), 6)
     line_person = np.repeat(person, n_lines)
     line_order = np.repeat(np.arange(n), n_lines)
-    sku = draw_skus(world, rng, line_person)
-    qty = 1 + (rng.random(len(sku)) < 0.14) + (rng.random(len(sku)) < 0.04)
+    line_rng = draws.repeat(rng, n_lines)  # rng itself unless paired
+    sku = draw_skus(world, line_rng, line_person)
+    qty = 1 + (line_rng.random(len(sku)) < 0.14) + (line_rng.random(len(sku)) < 0.04)
     offsets = pa.array(np.concatenate([[0], np.cumsum(n_lines)]).astype(np.int32))
     line_text = lines_json.take(pa.array(sku * MAX_QTY + qty - 1))
     line_cents = qty * world.catalogue.price_cents[sku]
@@ -164,16 +166,18 @@ def purchases(
     fb = np.flatnonzero(identified & (rng.random(n) < 0.006))
     if len(fb):
         f = blocks[0].take(fb)
+        fb_rng = draws.take(rng, fb)
         text = pa.array(POSITIVE_FEEDBACK).take(
-            pa.array(rng.integers(0, len(POSITIVE_FEEDBACK), len(fb)))
+            pa.array(fb_rng.integers(0, len(POSITIVE_FEEDBACK), len(fb)))
         )
         cols = {k: v for k, v in f.cols.items() if k.startswith("identifiers.") or k == "source"}
         cols |= {
             "order_id": f.cols["order_id"],
             "text": text,
-            "rating": pa.array(rng.choice(np.array(["4", "5"]), len(fb), p=[0.35, 0.65])),
+            "rating": pa.array(fb_rng.choice(np.array(["4", "5"]), len(fb), p=[0.35, 0.65])),
         }
-        blocks.append(Block("feedback", f.person, f.ts + rng.integers(1800, 86_400, len(fb)), cols))
+        delay = fb_rng.integers(1800, 86_400, len(fb))
+        blocks.append(Block("feedback", f.person, f.ts + delay, cols))
     return Orders(
         blocks=blocks,
         person=person,

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from nextbest.sim.blocks import Block, Column
+from nextbest.sim.draws import Rng
 from nextbest.sim.purchases import Orders
 from nextbest.sim.rewards import (
     EARN_CAP_PER_DAY,
@@ -56,9 +57,7 @@ def _rank_in_day(person: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return rank
 
 
-def redemptions(
-    world: World, rng: np.random.Generator, *, orders: Orders, wallets: Wallets
-) -> list[Block]:
+def redemptions(world: World, rng: Rng, *, orders: Orders, wallets: Wallets) -> list[Block]:
     """Credit every order's points; ``reward_redeemed`` events at some of today's ``orders``."""
     n = len(orders.person)
     if n == 0:

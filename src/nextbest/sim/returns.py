@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from nextbest.sim import draws
 from nextbest.sim.blocks import Block, Column, join, money, pick
+from nextbest.sim.draws import Rng
 from nextbest.sim.purchases import Orders
 from nextbest.sim.redemptions import wallet_of
 from nextbest.sim.rewards import clawback_points
@@ -34,9 +36,7 @@ REASONS: tuple[str, ...] = ("wrong_order", "quality", "damaged", "changed_mind",
 REASON_WEIGHTS = np.array([0.32, 0.26, 0.14, 0.18, 0.10])
 
 
-def returns(
-    world: World, rng: np.random.Generator, *, day: int, orders: Orders, wallets: Wallets
-) -> list[Block]:
+def returns(world: World, rng: Rng, *, day: int, orders: Orders, wallets: Wallets) -> list[Block]:
     """``purchase_returned`` events for today's ``orders`` (dated later); schedules clawbacks."""
     n = len(orders.person)
     if n == 0:
@@ -56,7 +56,7 @@ def returns(
 
     person = orders.person[rows]
     when = later[rows] + day
-    ts = times(world, rng, person, when, "weekday")
+    ts = times(world, draws.take(rng, rows), person, when, "weekday")
     bought = orders.purchase.take(rows)
     cols: dict[str, Column] = {
         k: v for k, v in bought.cols.items() if k.startswith("identifiers.") or k == "source"

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from nextbest.sim.blocks import Column, join, pick
 from nextbest.sim.catalogue import REGIONS, STORES_PER_REGION, Catalogue, build_catalogue
 from nextbest.sim.config import SimConfig
+from nextbest.sim.draws import Rng
 from nextbest.sim.identities import Identities, draw_identities
 from nextbest.sim.population import Population, draw_population
 
@@ -136,7 +137,7 @@ def accounts(
     return out
 
 
-def pos(world: World, rng: np.random.Generator, person: np.ndarray) -> dict[str, Column]:
+def pos(world: World, rng: Rng, person: np.ndarray) -> dict[str, Column]:
     shown = rng.random(len(person)) < world.pop.card_show[person]
     card2 = _take(world.ids.pos_card2, person)
     use2 = (rng.random(len(person)) < 0.35) & np.asarray(card2.is_valid())
@@ -151,7 +152,7 @@ def app(world: World, person: np.ndarray) -> dict[str, Column]:
     }
 
 
-def web(world: World, rng: np.random.Generator, person: np.ndarray) -> dict[str, Column]:
+def web(world: World, rng: Rng, person: np.ndarray) -> dict[str, Column]:
     n = len(person)
     typo = _take(world.ids.email_typo, person)
     use_typo = (rng.random(n) < 0.5) & np.asarray(typo.is_valid())
@@ -163,7 +164,7 @@ def web(world: World, rng: np.random.Generator, person: np.ndarray) -> dict[str,
     }
 
 
-def kiosk(world: World, rng: np.random.Generator, person: np.ndarray) -> dict[str, Column]:
+def kiosk(world: World, rng: Rng, person: np.ndarray) -> dict[str, Column]:
     n = len(person)
     digits = _take(world.ids.phone_digits, person)
     typed = (rng.random(n) < 0.4) & np.asarray(digits.is_valid())

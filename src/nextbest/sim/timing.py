@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nextbest.sim.draws import Rng
 from nextbest.sim.sources import World
 
 _WEEKDAY_HOURS = np.array(
@@ -114,7 +115,7 @@ def season(world: World, day: int) -> float:
 
 def times(
     world: World,
-    rng: np.random.Generator,
+    rng: Rng,
     person: np.ndarray,
     day: int | np.ndarray,
     profile: str = "shop",
