@@ -50,10 +50,11 @@ import pyarrow.compute as pc
 from scipy import stats
 
 from nextbest.analytics.rfm import score_rfm
+from nextbest.decide.actions import Action
 from nextbest.decide.catalogue import parse_catalogue
 from nextbest.decide.engine import Engine as DecisionEngine
 from nextbest.decide.engine import MemberFacts, Request
-from nextbest.decide.learner import CONTROL
+from nextbest.decide.outcomes import teach_outcome
 from nextbest.sim import SimConfig, Simulation, Treatment
 from nextbest.sim.behaviour import EFFECT_DAYS, strength
 
@@ -501,21 +502,17 @@ def engine_catalogue(economics: Economics) -> str:
 class _Pending:
     person: int
     day: int
-    arm: str  # the action taught, or the control arm for a do-nothing decision
-    features: list[float]
-    prior: float  # the prior response of the action (the baselines' mean for control)
+    action: Action
+    record: dict[str, Any]  # what the decision log keeps: features, facts, candidates
 
 
 class EnginePolicy(NoMarketing):
     """Stage 3: the real ``DecisionEngine``, one decision per eligible member and decision
-    day, and its learner taught each decision's outcome once its 14 days have passed:
-    reward 1 when the member made an identified purchase, minus the prior (as
-    ``decide.outcomes`` does); do-nothing decisions teach the control arm."""
+    day, and its learner taught each decision's outcome once its 14 days have passed
+    (reward 1 when the member made an identified purchase) by ``decide.outcomes``' own
+    ``teach_outcome``, from the record the decision log would keep."""
 
-    def __init__(
-        self, economics: Economics, *, seed: int, start: datetime, control_at_rival: bool = False
-    ) -> None:
-        self.control_at_rival = control_at_rival
+    def __init__(self, economics: Economics, *, seed: int, start: datetime) -> None:
         self.catalogue = parse_catalogue(engine_catalogue(economics), source="maturity")
         self.engine = DecisionEngine(self.catalogue)
         self.model = Propensity()
@@ -559,21 +556,15 @@ class EnginePolicy(NoMarketing):
             self.decisions += 1
             if d.holdout or not d.features:
                 continue
+            # What the decision log would hold, taught by ``decide.outcomes`` once settled.
+            record = {
+                "features": d.features,
+                "facts": {"env": facts.env},
+                "candidates": [c.as_dict() for c in d.candidates],
+            }
+            self.pending.append(_Pending(person, day, d.action, record))
             if d.action.kind == "nothing":
-                # As decide.outcomes: the control arm learns at the decision's features,
-                # do-nothing's own, whose engagement is 1.0, though the arm is scored at
-                # each rival's engagement; ``control_at_rival`` teaches it at the best
-                # rival's features instead (an experiment, off by default).
-                rivals = [c for c in d.candidates if c.features and c.action_id != d.action.id]
-                if self.control_at_rival and rivals:
-                    x = max(rivals, key=lambda c: c.score).features
-                else:
-                    x = d.features
-                self.pending.append(_Pending(person, day, CONTROL, x, scores["p_buy"]))
                 continue
-            response = d.action.response
-            prior = response.evaluate(facts.env) if response is not None else 0.0
-            self.pending.append(_Pending(person, day, d.action.id, d.features, float(prior)))
             if d.channel in CHANNELS:
                 out.append((person, d.action.id, CHANNELS[CHANNELS.index(d.channel)]))
         return out
@@ -587,7 +578,7 @@ class EnginePolicy(NoMarketing):
         self.pending = [q for q in self.pending if q.day + EFFECT_DAYS > day + 1]
         for q in due:
             reward = float(obs.bought[q.day : q.day + EFFECT_DAYS, q.person].any())
-            self.engine.learner.learn(q.arm, q.features, reward - q.prior)
+            teach_outcome(self.engine.learner, self.catalogue, q.action, q.record, reward)
 
 
 # -- the loop and its accounting ----------------------------------------------------------
