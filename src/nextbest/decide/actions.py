@@ -126,6 +126,30 @@ class Learning:
 
 
 @dataclass(frozen=True, slots=True)
+class Arm:
+    """One arm of a policy experiment: what it changes for its members (None: nothing)."""
+
+    id: str
+    share: float
+    send_time: str | None = None  # "now": no waiting for the member's habitual hour
+    channels: frozenset[str] | None = None  # only these channels
+    exploration: float | None = None
+    levers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyExperiment:
+    """A/B/n test of decision policies; the first arm is the control the others face."""
+
+    id: str
+    arms: tuple[Arm, ...]
+
+    @property
+    def control(self) -> Arm:
+        return self.arms[0]
+
+
+@dataclass(frozen=True, slots=True)
 class Catalogue:
     """Everything a decision needs that comes from configuration."""
 
@@ -136,6 +160,7 @@ class Catalogue:
     learning: Learning
     cost_per_point: float = 0.01
     breakage: float = 0.0
+    experiments: tuple[PolicyExperiment, ...] = ()
 
     def action(self, action_id: str) -> Action:
         for a in self.actions:

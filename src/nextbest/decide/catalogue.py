@@ -38,10 +38,12 @@ from nextbest.decide.actions import (
     INBOUND,
     Action,
     Arbitration,
+    Arm,
     Cap,
     Catalogue,
     ContactPolicy,
     Learning,
+    PolicyExperiment,
     Priority,
     Suppression,
 )
@@ -195,6 +197,22 @@ class LearningSpec(_Strict):
     prior_strength: Annotated[StrictFloat, Field(gt=0, le=1e6)] = 20.0
 
 
+class ArmSpec(_Strict):
+    id: Text
+    share: Annotated[StrictFloat, Field(gt=0, le=1)]
+    send_time: Literal["habitual", "now"] | None = None
+    channels: tuple[str, ...] | None = None
+    exploration: Annotated[StrictFloat, Field(gt=0, lt=1)] | None = None
+    levers: dict[LeverName, Annotated[StrictFloat, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+
+
+class ExperimentSpec(_Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    arms: Annotated[tuple[ArmSpec, ...], Field(min_length=2, max_length=10)]
+
+
 class CatalogueSpec(_Strict):
     catalogue: Text  # the catalogue's name
     cost_per_point: NonNegative = 0.01
@@ -202,6 +220,7 @@ class CatalogueSpec(_Strict):
     policy: PolicySpec = PolicySpec()
     arbitration: ArbitrationSpec = ArbitrationSpec()
     learning: LearningSpec = LearningSpec()
+    experiments: tuple[ExperimentSpec, ...] = ()
     actions: tuple[ActionSpec, ...]
 
 
@@ -348,7 +367,51 @@ def _build(spec: CatalogueSpec, issues: _Issues, *, version: str) -> Catalogue:
         ),
         cost_per_point=float(spec.cost_per_point),
         breakage=float(spec.breakage),
+        experiments=_experiments(spec, issues),
     )
+
+
+def _experiments(spec: CatalogueSpec, issues: _Issues) -> tuple[PolicyExperiment, ...]:
+    """Policy experiments: unique ids, arms with unique ids whose shares add up to 1, known
+    channels and levers the arbitration formula has."""
+    out: list[PolicyExperiment] = []
+    seen: set[str] = set()
+    for i, e in enumerate(spec.experiments):
+        here: Loc = ("experiments", i)
+        if e.id in seen:
+            issues.add((*here, "id"), f"duplicate experiment id {e.id!r}")
+        seen.add(e.id)
+        total = sum(a.share for a in e.arms)
+        if abs(total - 1.0) > 1e-6:
+            issues.add((*here, "arms"), f"arm shares add up to {total:g}, not 1")
+        arm_ids: set[str] = set()
+        arms: list[Arm] = []
+        for j, a in enumerate(e.arms):
+            at: Loc = (*here, "arms", j)
+            if a.id in arm_ids:
+                issues.add((*at, "id"), f"duplicate arm id {a.id!r}")
+            arm_ids.add(a.id)
+            for k, channel in enumerate(a.channels or ()):
+                _known_channel(channel, (*at, "channels", k), issues)
+            for name in a.levers:
+                if name not in spec.arbitration.levers:
+                    issues.add(
+                        (*at, "levers", name),
+                        f"unknown lever {name!r}: arbitration.levers has "
+                        f"{', '.join(sorted(spec.arbitration.levers)) or 'none'}",
+                    )
+            arms.append(
+                Arm(
+                    id=a.id,
+                    share=float(a.share),
+                    send_time=a.send_time,
+                    channels=frozenset(a.channels) if a.channels is not None else None,
+                    exploration=a.exploration,
+                    levers={k: float(v) for k, v in a.levers.items()},
+                )
+            )
+        out.append(PolicyExperiment(id=e.id, arms=tuple(arms)))
+    return tuple(out)
 
 
 _NOTHING_TAKES = (

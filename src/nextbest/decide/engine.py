@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from nextbest.decide.actions import INBOUND, OUTBOUND, Action, Catalogue, Priority
+from nextbest.decide.actions import (
+    INBOUND,
+    OUTBOUND,
+    Action,
+    Arm,
+    Catalogue,
+    PolicyExperiment,
+    Priority,
+)
 from nextbest.decide.governance import (
     Slot,
     action_slots,
@@ -146,6 +154,8 @@ class Decision:
     policy_version: str
     model_versions: Mapping[str, str]
     why: dict[str, Any]
+    # Policy experiments: {experiment: {arm, share, control, control_share}}.
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def contacts(self) -> bool:
@@ -165,8 +175,60 @@ def in_holdout(member_id: str, share: float, *, salt: str = "universal") -> bool
     >>> sum(in_holdout(f"m_{i}", 0.1) for i in range(10_000))
     981
     """
+    return _unit(member_id, salt) < share
+
+
+def arms_of(experiments: Sequence[PolicyExperiment], member_id: str) -> dict[str, Arm]:
+    """The member's arm in each policy experiment: hashed with the experiment's id as salt,
+    so it is stable, never changes, and is independent across experiments.
+
+    >>> from nextbest.decide.actions import Arm, PolicyExperiment
+    >>> e = PolicyExperiment("send-time", (Arm("habitual", 0.5), Arm("now", 0.5, "now")))
+    >>> sorted({arms_of([e], f"m_{i}")["send-time"].id for i in range(20)})
+    ['habitual', 'now']
+    """
+    out: dict[str, Arm] = {}
+    for e in experiments:
+        u = _unit(member_id, f"experiment:{e.id}")
+        edge = 0.0
+        for arm in e.arms:
+            edge += arm.share
+            if u < edge:
+                break
+        out[e.id] = arm  # the last arm takes what rounding leaves
+    return out
+
+
+def experiment_view(
+    experiments: Sequence[PolicyExperiment], arms: Mapping[str, Arm]
+) -> dict[str, dict[str, Any]]:
+    """What the log keeps of the member's arms: enough to read the experiment without the
+    catalogue (the planned shares of the arm and of the control)."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in experiments:
+        arm = arms.get(e.id)
+        if arm is not None:
+            out[e.id] = {
+                "arm": arm.id,
+                "share": arm.share,
+                "control": e.control.id,
+                "control_share": e.control.share,
+            }
+    return out
+
+
+def _apply_arms(m: _Moment, arms: Mapping[str, Arm], levers: Mapping[str, float]) -> None:
+    m.arms = dict(arms)
+    for arm in arms.values():
+        if arm.channels is not None:
+            m.channels = arm.channels if m.channels is None else m.channels & arm.channels
+        if arm.levers:
+            m.levers = {**(m.levers if m.levers is not None else levers), **arm.levers}
+
+
+def _unit(member_id: str, salt: str) -> float:
     digest = hashlib.blake2b(f"{salt}|{member_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64 < share
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def _number(expr: Any, env: Mapping[str, Any]) -> float:
@@ -202,11 +264,14 @@ class _Moment:
     Two hundred actions on five channels reduce to a few dozen distinct checks."""
 
     __slots__ = (
+        "arms",
         "caps_hit",
+        "channels",
         "contact",
         "env",
         "facts",
         "groups",
+        "levers",
         "local_now",
         "request",
         "rules",
@@ -235,6 +300,10 @@ class _Moment:
         self.suppressions: dict[str, bool] = {}
         self.values: dict[str, float] = {}
         self.caps_hit: set[str] = set()
+        # Policy experiments: the member's arms and what they change.
+        self.arms: dict[str, Arm] = {}
+        self.channels: frozenset[str] | None = None
+        self.levers: dict[str, float] | None = None
 
 
 class Engine:
@@ -414,7 +483,12 @@ class Engine:
         did = decision_id(facts.member_id, request.at, request.seed, request.key)
         if in_holdout(facts.member_id, cat.learning.holdout_share):
             return self._holdout(facts, request, did)
+        arms = arms_of(cat.experiments, facts.member_id)
+        if any(a.send_time == "now" for a in arms.values()):
+            request = replace(request, send_now=True)
         m = self._moment(facts, request, usage)
+        if arms:
+            _apply_arms(m, arms, cat.arbitration.levers)
 
         candidates: list[Candidate] = []
         competing: list[tuple[Candidate, Action]] = []
@@ -450,7 +524,11 @@ class Engine:
         )
         means = np.array([c.score for c, _a in cands])
         sds = np.array([c.score_sd for c, _a in cands])
-        probs = propensities(means, sds, exploration=cat.learning.exploration, rng=rng)
+        exploration = next(
+            (a.exploration for a in arms.values() if a.exploration is not None),
+            cat.learning.exploration,
+        )
+        probs = propensities(means, sds, exploration=exploration, rng=rng)
         for (c, _a), p in zip(cands, probs.tolist(), strict=True):
             c.propensity = p
         if len(cands) < len(competing):
@@ -461,6 +539,8 @@ class Engine:
         pick = int(rng.choice(len(cands), p=probs))
         cand, action = cands[pick]
         why = self._why(cand, action, cands, candidates, m, chosen)
+        if arms:
+            why["experiments"] = {e: a.id for e, a in arms.items()}
         return Decision(
             decision_id=did,
             member_id=facts.member_id,
@@ -477,6 +557,7 @@ class Engine:
             policy_version=self.policy_version,
             model_versions=facts.model_versions,
             why=why,
+            experiments=experiment_view(cat.experiments, arms),
         )
 
     def _suppressed(self, action: Action, m: _Moment) -> str | None:
@@ -503,6 +584,9 @@ class Engine:
         best: _Verdict | None = None
         refused: list[str] = []
         for v in self._verdicts(action, m):
+            if m.channels is not None and v.channel not in m.channels:
+                refused.append(f"{v.channel}: not in the member's experiment arm")
+                continue
             if exclude and (action.id, v.channel) in exclude:
                 refused.append(f"{v.channel}: its last slot went to a concurrent decision")
                 continue
@@ -562,7 +646,7 @@ class Engine:
         xs = np.array([c.features for c, _a in kept], dtype=np.float64).reshape(len(kept), -1)
         mean, sd = self.learner.correction([a.id for _c, a in kept], xs)
         control, _sd = self.learner.correction([CONTROL] * len(kept), xs)
-        levers = self.catalogue.arbitration.levers
+        levers = self.catalogue.arbitration.levers if m.levers is None else m.levers
         scope: dict[str, Any] | None = None
         if not self._default_formula:
             scope = dict(m.env)

@@ -108,6 +108,7 @@ def decision_view(decision: Decision, *, explain: bool = True) -> dict[str, Any]
         "catalogue_version": decision.catalogue_version,
         "policy_version": decision.policy_version,
         "model_versions": dict(decision.model_versions),
+        "experiments": decision.experiments,
     }
     if explain:
         out["explanation"] = decision.why

@@ -1,8 +1,10 @@
 """Read the experiments nextbest already runs out of the store and measure them.
 
-Two kinds of experiment: each journey's holdout against the members it treated
-(``journey_instances``), and the decision engine's universal holdout against every member it
-decided for (``decisions``). The unit is the member, assigned when first seen in the
+Three kinds of experiment: each journey's holdout against the members it treated
+(``journey_instances``); the decision engine's universal holdout against every member it
+decided for (``decisions``); and the catalogue's policy experiments (A/B/n on send time,
+channels, exploration or business levers), each arm against the control arm, read from the
+arms the decision log recorded. The unit is the member, assigned when first seen in the
 experiment (first entry, first decision). Outcomes are counted per member in a window of
 ``Plan.window_days`` after assignment, and the same window before it gives the pre-period
 revenue CUPED adjusts with. Members whose window has not closed yet are left out, so both
@@ -51,7 +53,7 @@ from nextbest.experiments.stats import (
 from nextbest.journeys.definition import JourneyError, parse_journey
 from nextbest.store import tables as t
 
-Source = Literal["journey", "universal holdout"]
+Source = Literal["journey", "universal holdout", "policy experiment"]
 DAY = 86_400.0
 
 
@@ -235,6 +237,51 @@ def universal_units(
     if not first:
         return None
     return _units("decisions:universal", "universal holdout", first, holdout_share, False)
+
+
+def policy_units(conn: Connection, canon: dict[str, str] | None = None) -> list[Units]:
+    """The catalogue's policy experiments (A/B/n), read back from the decision log: each
+    arm against the experiment's control arm, members by the arm of their first decision.
+    The planned split comes from the shares the log recorded with each decision."""
+    canon = _canonical(conn) if canon is None else canon
+    d = t.decisions
+    # experiment -> member -> (first decision, arm, share, control, control share)
+    first: dict[str, dict[str, tuple[float, str, float, str, float]]] = {}
+    rows = conn.execute(
+        select(d.c.member_id, d.c.decided_at, d.c.record).where(
+            d.c.holdout == 0, d.c.record.like('%"experiments":{"%')
+        )
+    )
+    for member, at, record in rows:
+        got = json.loads(record).get("response", {}).get("experiments") or {}
+        m, start = canon.get(str(member), str(member)), _epoch(at)
+        for exp, arm in got.items():
+            seen = first.setdefault(str(exp), {})
+            if m not in seen or start < seen[m][0]:
+                seen[m] = (
+                    start,
+                    str(arm["arm"]),
+                    float(arm["share"]),
+                    str(arm["control"]),
+                    float(arm["control_share"]),
+                )
+    out: list[Units] = []
+    for exp in sorted(first):
+        by_member = first[exp]
+        shares = {arm: share for _s, arm, share, _c, _cs in by_member.values()}
+        control = next(iter(by_member.values()))[3]
+        control_share = next(iter(by_member.values()))[4]
+        for arm in sorted(a for a in shares if a != control):
+            pair = {
+                m: (start, a == arm, False)
+                for m, (start, a, _sh, _c, _cs) in by_member.items()
+                if a in (arm, control)
+            }
+            held = control_share / (control_share + shares[arm])
+            out.append(
+                _units(f"policy:{exp}:{arm} vs {control}", "policy experiment", pair, held, False)
+            )
+    return out
 
 
 def outcomes(
@@ -421,7 +468,8 @@ def experiments_report(
     plan: Plan | None = None,
     holdout_share: float | None = None,
 ) -> list[ExperimentReport]:
-    """Every journey's holdout and the universal holdout, measured."""
+    """Every journey's holdout, the universal holdout and each policy experiment's arms
+    against its control, measured."""
     plan = plan or Plan()
     now = now or datetime.now(UTC)
     with db.connect() as conn:
@@ -430,6 +478,7 @@ def experiments_report(
         universal = universal_units(conn, holdout_share=holdout_share, canon=canon)
         if universal is not None:
             found.append(universal)
+        found += policy_units(conn, canon)
         measured = [(u, outcomes(conn, u, plan=plan, canon=canon)) for u in found]
     return [analyse(u, v, plan=plan, now=now) for u, v in measured]
 
