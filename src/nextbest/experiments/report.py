@@ -2,7 +2,8 @@
 
 Three kinds of experiment: each journey's holdout against the members it treated
 (``journey_instances``); the decision engine's universal holdout against every member it
-decided for (``decisions``); and the catalogue's policy experiments (A/B/n on send time,
+decided for (``decisions``); each journey's random ``split`` steps, arm against arm
+(``journey_steps``); and the catalogue's policy experiments (A/B/n on send time,
 channels, exploration or business levers), each arm against the control arm, read from the
 arms the decision log recorded. The unit is the member, assigned when first seen in the
 experiment (first entry, first decision). Outcomes are counted per member in a window of
@@ -53,7 +54,7 @@ from nextbest.experiments.stats import (
 from nextbest.journeys.definition import JourneyError, parse_journey
 from nextbest.store import tables as t
 
-Source = Literal["journey", "universal holdout", "policy experiment"]
+Source = Literal["journey", "journey split", "universal holdout", "policy experiment"]
 DAY = 86_400.0
 
 
@@ -223,6 +224,54 @@ def journey_units(conn: Connection, canon: dict[str, str] | None = None) -> list
         share, has_goal = defined.get(jid, (None, False))
         first = _first_by_member(by_journey[jid], canon)
         out.append(_units(f"journey:{jid}", "journey", first, share, has_goal))
+    return out
+
+
+def split_units(conn: Connection, canon: dict[str, str] | None = None) -> list[Units]:
+    """Each random ``split`` step of a journey as an A/B/n test: every arm against the
+    split's first arm, members by the arm their first pass took (``journey_steps``), the
+    journey's goal as a metric. Planned shares come from the active journey file."""
+    canon = _canonical(conn) if canon is None else canon
+    jv, ji, js = t.journey_versions, t.journey_instances, t.journey_steps
+    splits: dict[tuple[str, str], tuple[list[str], list[float], bool]] = {}
+    for jid, source in conn.execute(select(jv.c.journey_id, jv.c.source).where(jv.c.active == 1)):
+        try:
+            j = parse_journey(source)
+        except JourneyError:
+            continue
+        for step in j.steps.values():
+            if step.kind == "split":
+                arms = [str(a.next) for a in step.spec]
+                splits[(str(jid), step.id)] = (
+                    arms,
+                    [a.share for a in step.spec],
+                    j.goal is not None,
+                )
+    if not splits:
+        return []
+    rows = conn.execute(
+        select(js.c.journey_id, js.c.step, js.c.outcome, js.c.at, ji.c.member_id, ji.c.goal_at)
+        .join(ji, ji.c.instance_id == js.c.instance_id)
+        .where(js.c.kind == "split")
+    )
+    # (journey, split) -> member -> (first pass, arm index, goal reached)
+    first: dict[tuple[str, str], dict[str, tuple[float, int, bool]]] = {}
+    for jid, step_id, outcome, at, member, goal_at in rows:
+        key = (str(jid), str(step_id))
+        if key not in splits or not str(outcome).startswith("arm "):
+            continue
+        m, start, i = canon.get(str(member), str(member)), _epoch(at), int(str(outcome)[4:])
+        seen = first.setdefault(key, {})
+        if m not in seen or start < seen[m][0]:
+            seen[m] = (start, i, goal_at is not None)
+    out: list[Units] = []
+    for (jid, split), by_member in sorted(first.items()):
+        arms, shares, has_goal = splits[(jid, split)]
+        for i in range(1, len(arms)):
+            pair = {m: (st, a == i, g) for m, (st, a, g) in by_member.items() if a in (0, i)}
+            held = shares[0] / (shares[0] + shares[i])
+            name = f"journey:{jid}:{split}:{arms[i]} vs {arms[0]}"
+            out.append(_units(name, "journey split", pair, held, has_goal))
     return out
 
 
@@ -478,6 +527,7 @@ def experiments_report(
         universal = universal_units(conn, holdout_share=holdout_share, canon=canon)
         if universal is not None:
             found.append(universal)
+        found += split_units(conn, canon)
         found += policy_units(conn, canon)
         measured = [(u, outcomes(conn, u, plan=plan, canon=canon)) for u in found]
     return [analyse(u, v, plan=plan, now=now) for u, v in measured]
