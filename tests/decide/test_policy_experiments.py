@@ -94,6 +94,7 @@ def test_the_engine_applies_the_members_arms_and_says_so() -> None:
         ("share: 0.4, channels", 15, "experiments.1.arms", "add up to 0.9, not 1"),
         ("channels: [email]}", 16, "experiments.1.arms.1.channels.0", "unknown channel 'fax'"),
         ("send_time: now}", 12, "experiments.0.arms.1.levers.rain", "unknown lever 'rain'"),
+        ("share: 0.6}", 15, "experiments.1.arms.0.without.0", "unknown action 'hi'"),
     ],
 )
 def test_bad_experiments_name_line_and_reason(edit: str, line: int, path: str, reason: str) -> None:
@@ -101,6 +102,7 @@ def test_bad_experiments_name_line_and_reason(edit: str, line: int, path: str, r
         "share: 0.4, channels": "share: 0.3, channels",
         "channels: [email]}": "channels: [fax]}",
         "send_time: now}": "send_time: now, levers: {rain: 2.0}}",
+        "share: 0.6}": "share: 0.6, without: [hi]}",
     }[edit]
     text = CATALOGUE.replace(edit, replaced)
     with pytest.raises(CatalogueError) as caught:
@@ -143,3 +145,21 @@ def test_the_report_reads_each_arm_against_the_control(engine: Engine, settings:
     assert conversion.n_treatment + conversion.n_control == 40
     channel = reports["policy:email-only:email vs any"]
     assert channel.holdout_share == pytest.approx(0.6)
+
+
+def test_an_arm_can_switch_an_action_off() -> None:
+    text = CATALOGUE.replace(
+        "      - {id: email, share: 0.4, channels: [email]}",
+        "      - {id: email, share: 0.4, without: [hello]}",
+    )
+    catalogue = parse_catalogue(text)
+    engine = DecisionEngine(catalogue)
+    chosen: Counter[tuple[str, str]] = Counter()
+    for i in range(100):
+        facts = _facts(i)
+        arm = arms_of(catalogue.experiments, facts.member_id)["email-only"].id
+        d = engine.decide(facts, Request(at=NOW, seed=i), {})
+        chosen[(arm, d.action.id)] += 1
+        if arm == "email":
+            assert "switched off" in " ".join(d.why["filtered"]["hello"])
+    assert chosen[("email", "hello")] == 0 and chosen[("any", "hello")] > 0

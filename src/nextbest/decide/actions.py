@@ -135,6 +135,7 @@ class Arm:
     channels: frozenset[str] | None = None  # only these channels
     exploration: float | None = None
     levers: dict[str, float] = field(default_factory=dict)
+    without: frozenset[str] = frozenset()  # actions switched off for the arm
 
 
 @dataclass(frozen=True, slots=True)

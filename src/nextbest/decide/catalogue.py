@@ -206,6 +206,7 @@ class ArmSpec(_Strict):
     levers: dict[LeverName, Annotated[StrictFloat, Field(allow_inf_nan=False)]] = Field(
         default_factory=dict
     )
+    without: tuple[Text, ...] = ()
 
 
 class ExperimentSpec(_Strict):
@@ -400,6 +401,10 @@ def _experiments(spec: CatalogueSpec, issues: _Issues) -> tuple[PolicyExperiment
                         f"unknown lever {name!r}: arbitration.levers has "
                         f"{', '.join(sorted(spec.arbitration.levers)) or 'none'}",
                     )
+            known = {x.id for x in spec.actions}
+            for k, action_id in enumerate(a.without):
+                if action_id not in known:
+                    issues.add((*at, "without", k), f"unknown action {action_id!r}")
             arms.append(
                 Arm(
                     id=a.id,
@@ -408,6 +413,7 @@ def _experiments(spec: CatalogueSpec, issues: _Issues) -> tuple[PolicyExperiment
                     channels=frozenset(a.channels) if a.channels is not None else None,
                     exploration=a.exploration,
                     levers={k: float(v) for k, v in a.levers.items()},
+                    without=frozenset(a.without),
                 )
             )
         out.append(PolicyExperiment(id=e.id, arms=tuple(arms)))

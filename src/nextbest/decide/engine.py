@@ -224,6 +224,7 @@ def _apply_arms(m: _Moment, arms: Mapping[str, Arm], levers: Mapping[str, float]
             m.channels = arm.channels if m.channels is None else m.channels & arm.channels
         if arm.levers:
             m.levers = {**(m.levers if m.levers is not None else levers), **arm.levers}
+        m.without |= arm.without
 
 
 def _unit(member_id: str, salt: str) -> float:
@@ -280,6 +281,7 @@ class _Moment:
         "usage",
         "values",
         "verdicts",
+        "without",
     )
 
     def __init__(
@@ -304,6 +306,7 @@ class _Moment:
         self.arms: dict[str, Arm] = {}
         self.channels: frozenset[str] | None = None
         self.levers: dict[str, float] | None = None
+        self.without: frozenset[str] = frozenset()
 
 
 class Engine:
@@ -501,6 +504,9 @@ class Engine:
                 continue
             if request.actions is not None and action.id not in request.actions:
                 cand.reasons.append("not offered at this step")
+                continue
+            if m.without and action.id in m.without:
+                cand.reasons.append("switched off in the member's experiment arm")
                 continue
             if action.starts_at is not None and request.at < action.starts_at:
                 cand.reasons.append(f"not valid before {action.starts_at.isoformat()}")
