@@ -13,22 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from nextbest.cli.evaluate import app
-from nextbest.evaluate.maturity import (
-    MENU,
-    Economics,
-    EnginePolicy,
-    MaturityConfig,
-    NoMarketing,
-    Observed,
-    Oracle,
-    Policy,
-    Proposal,
-    govern,
-    interval,
-    make_policy,
-    run_policy,
-    targets,
-)
+from nextbest.evaluate.maturity import govern, interval, make_policy, run_policy, targets
+from nextbest.evaluate.menu import MENU, Economics, MaturityConfig
+from nextbest.evaluate.observed import Observed
+from nextbest.evaluate.policies import EnginePolicy, NoMarketing, Oracle, Policy, Proposal
 from nextbest.sim import Simulation
 
 CONFIG = MaturityConfig(members=600, days=49, seeds=(5,))
