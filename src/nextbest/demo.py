@@ -24,6 +24,10 @@ from nextbest.audit.html import render_html
 from nextbest.audit.model import AuditReport
 from nextbest.audit.run import audit_store
 from nextbest.config import Settings
+from nextbest.decide.engine import Request
+from nextbest.decide.log import DecisionLog
+from nextbest.decide.segments import segment_members
+from nextbest.decide.service import DecisionService, budget_for, default_catalogue
 from nextbest.identity.quality import identity_quality
 from nextbest.ingest.records import IngestReport
 from nextbest.ingest.service import ingest_file
@@ -55,6 +59,7 @@ class DemoResult:
     liability_chart: Path | None = None
     scoring: ScoringReport | None = None  # stages 1 and 2: RFM, BTYD, churn, value, ...
     rfm_chart: Path | None = None
+    actions: dict[str, Any] | None = None  # stage 3: next best actions for scored members
 
 
 def ensure_simulation(config: SimConfig, sim_dir: Path) -> tuple[bool, float]:
@@ -112,6 +117,8 @@ def run_demo(
         )
     except NotEnoughData:
         scoring = None
+    on_stage("next best actions")
+    actions = next_best_actions(engine, settings, at=end) if scoring is not None else None
     return DemoResult(
         sim_dir=sim_dir,
         simulated=simulated,
@@ -127,7 +134,52 @@ def run_demo(
         liability_chart=chart,
         scoring=scoring,
         rfm_chart=rfm_chart,
+        actions=actions,
     )
+
+
+def next_best_actions(
+    engine: Engine, settings: Settings, *, at: datetime, limit: int = 1000
+) -> dict[str, Any]:
+    """Stage 3 on the demo: the next best action for scored members at the snapshot's end,
+    each decision logged with its slots taken. The request key names the day, so a re-run
+    replays the logged decisions instead of deciding (and contacting) twice."""
+    service = DecisionService(
+        engine,
+        default_catalogue(settings.decide_catalogue),
+        budget=budget_for(settings, engine),
+        log=DecisionLog(engine, flush_seconds=0),
+        facts_ttl=0,
+        region=settings.default_region,
+    )
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            members = segment_members(conn, score="rfm", limit=limit)
+        views = [
+            service.decide(
+                m, Request(at=at, key=f"demo:{at.isoformat()}:{m}"), explain=False, resolved=True
+            )
+            for m in members
+        ]
+    finally:
+        service.close()
+    by_action: dict[str, int] = {}
+    by_channel: dict[str, int] = {}
+    for v in views:
+        by_action[v["action"]["id"]] = by_action.get(v["action"]["id"], 0) + 1
+        if v["contacts"]:
+            by_channel[v["channel"]] = by_channel.get(v["channel"], 0) + 1
+    return {
+        "at": at.isoformat(),
+        "members": len(views),
+        "contacts": sum(bool(v["contacts"]) for v in views),
+        "holdout": sum(bool(v["holdout"]) for v in views),
+        "replayed": sum(bool(v.get("replayed")) for v in views),
+        "by_action": dict(sorted(by_action.items(), key=lambda kv: -kv[1])),
+        "by_channel": dict(sorted(by_channel.items(), key=lambda kv: -kv[1])),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 DEMO_PROGRAM = Path(__file__).parent / "ledger" / "programs" / "bean_and_bake.yaml"

@@ -33,12 +33,22 @@ def test_simulated_program_ingests_resolves_and_reruns_as_a_no_op(
     assert first.audit is not None and first.audit_html is not None
     assert "<svg" in first.audit_html.read_text()
 
+    # Stage 3: a next best action for each scored member, logged once.
+    acted = first.actions
+    assert first.scoring is not None and acted is not None
+    assert acted["members"] > 0 and acted["replayed"] == 0
+    assert sum(acted["by_action"].values()) == acted["members"]
+    assert sum(acted["by_channel"].values()) == acted["contacts"]
+
     second = run_demo(engine, settings, config)  # sees everything stored, skips ingestion
     assert not second.simulated
     assert second.ingest.accepted == 0
     assert second.ingest.duplicates == s["events"]
     assert second.summary == s
     assert second.link is None  # nothing new to link
+    again_acted = second.actions
+    assert again_acted is not None and again_acted["replayed"] == acted["members"]
+    assert again_acted["by_action"] == acted["by_action"]  # the same decisions, replayed
 
     # Feeding the same files again through the pipeline changes nothing either.
     again = IngestReport()

@@ -92,6 +92,23 @@ def _scoring_rows(scoring: ScoringReport | None) -> list[tuple[str, str]]:
     return rows
 
 
+def _action_rows(actions: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not actions:
+        return []
+    top = ", ".join(f"{a} {n:,}" for a, n in list(actions["by_action"].items())[:4])
+    channels = ", ".join(f"{c} {n:,}" for c, n in actions["by_channel"].items()) or "none"
+    replayed = f", {actions['replayed']:,} replayed from the log" if actions["replayed"] else ""
+    return [
+        (
+            "next best actions (stage 3)",
+            f"{actions['members']:,} members at {actions['at'][:10]}: "
+            f"{actions['contacts']:,} contacts ({channels}), {actions['holdout']:,} in the "
+            f"universal holdout{replayed}; {actions['seconds']:.1f} s",
+        ),
+        ("  most chosen", top),
+    ]
+
+
 def demo(
     members: int = typer.Option(20_000, help="Simulated members."),
     months: int = typer.Option(12, help="Months of history."),
@@ -186,6 +203,7 @@ def demo(
             )
     rows += _points_rows(result.points)
     rows += _scoring_rows(result.scoring)
+    rows += _action_rows(result.actions)
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
@@ -198,6 +216,11 @@ def demo(
         console.print(
             f"member scores: nextbest identity show MEMBER; model cards: nextbest models cards;"
             f" RFM heat map: {result.rfm_chart}"
+        )
+    if result.actions:
+        console.print(
+            "why a member gets an action: nextbest decide MEMBER --explain; "
+            "the log: nextbest decisions log MEMBER"
         )
     if result.audit is not None:
         console.print("[bold]data readiness: what to fix first[/]")
