@@ -143,6 +143,17 @@ class Settings(BaseSettings):
     api_require_keys: bool = Field(
         default=True, description="Require an API key on /v1 routes (off only for local demos)."
     )
+    api_rate_per_second: float = Field(
+        default=1000.0,
+        ge=0,
+        description=(
+            "Requests per second each API key may sustain (0: no limit). Each worker process"
+            " limits on its own, so N workers admit up to N times this."
+        ),
+    )
+    api_rate_burst: int = Field(
+        default=2000, ge=1, description="Requests an API key may send at once before the limit."
+    )
 
     @property
     def resolved_database_url(self) -> str:

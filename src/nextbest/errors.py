@@ -30,7 +30,7 @@ class Unauthorized(NextbestError):
 
 
 class Forbidden(NextbestError):
-    """Known credentials without the scope the operation needs."""
+    """Known credentials without the permission the operation needs."""
 
 
 class InsufficientPoints(NextbestError):

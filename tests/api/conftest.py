@@ -1,4 +1,4 @@
-"""A fresh app per test on each database, with one key per scope."""
+"""A fresh app per test on each database, with one key per legacy scope (roles: test_roles)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
 
 @pytest.fixture
 def keys(engine: Engine) -> dict[str, str]:
-    """A token per scope set: ``ingest``, ``read``, ``admin``, ``both``."""
+    """A token per legacy scope set: ``ingest``, ``read``, ``admin``, ``both``."""
     tokens = {}
     for name, scopes in [
         ("ingest", "ingest"),

@@ -130,3 +130,24 @@ def test_keys_can_be_switched_off_for_demos(settings: Settings, engine: Engine) 
     demo = settings.model_copy(update={"api_require_keys": False})
     with TestClient(create_app(demo, engine=engine)) as client:
         assert client.post("/v1/events", content=b"{").status_code == 400
+
+
+def test_roles_are_stored_and_verified(engine: Engine) -> None:
+    key, token = create_key(engine, name="desk", roles="service_agent, analyst")
+    assert key.roles == ("analyst", "service_agent") and key.scopes == ()
+    assert verify_key(engine, token) == key
+    assert key.allows("consents:write") and key.allows("audit:read")
+    assert not key.allows("ledger:adjust")
+    assert "roles analyst, service_agent" in key.describe()
+    both, _token = create_key(engine, name="mixed", roles="ingest", scopes="read")
+    (stored,) = [k for k in list_keys(engine) if k.key_id == both.key_id]
+    assert (stored.roles, stored.scopes) == (("ingest",), ("read",))
+
+
+@pytest.mark.parametrize(
+    ("roles", "scopes", "message"),
+    [("", "", "at least one role"), ("owner", "", "unknown role"), ("", "fly", "unknown scope")],
+)
+def test_keys_need_known_roles(engine: Engine, roles: str, scopes: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        create_key(engine, name="k", roles=roles, scopes=scopes)

@@ -39,4 +39,12 @@ def test_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     bad = runner.invoke(app, ["create", "--name", "x", "--scopes", "fly"])
     assert bad.exit_code != 0
+    assert runner.invoke(app, ["create", "--name", "x"]).exit_code != 0  # no role: refused
+
+    made = runner.invoke(app, ["create", "--name", "desk", "--roles", "service_agent"])
+    assert made.exit_code == 0, made.output
+    agent = verify_key(engine, made.stdout.strip().splitlines()[-1])
+    assert agent.roles == ("service_agent",) and agent.scopes == ()
+    assert "service_agent" in runner.invoke(app, ["list"], env={"COLUMNS": "200"}).stdout
+    assert runner.invoke(app, ["create", "--name", "x", "--roles", "owner"]).exit_code != 0
     engine.dispose()

@@ -16,7 +16,9 @@ from sqlalchemy import Engine
 import nextbest
 from nextbest.api import problems
 from nextbest.api.keys_store import KeyCache
+from nextbest.api.ratelimit import TokenBuckets
 from nextbest.api.routes import (
+    audit,
     decisions,
     events,
     health,
@@ -24,6 +26,7 @@ from nextbest.api.routes import (
     inbox,
     ledger,
     members,
+    privacy,
     tracking,
 )
 from nextbest.config import Settings
@@ -73,6 +76,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     # them poll SQLite's busy handler, which sleeps in steps of up to 100 ms.
     app.state.write_lock = threading.Lock() if db.dialect.name == "sqlite" else nullcontext()
     app.state.key_cache = KeyCache(db, ttl=KEY_CACHE_TTL_SECONDS)
+    # Per key id, in this process only (see api.ratelimit).
+    app.state.rate_limiter = TokenBuckets(
+        rate=settings.api_rate_per_second, burst=settings.api_rate_burst
+    )
     app.state.decisions = DecisionService(
         db,
         default_catalogue(settings.decide_catalogue),
@@ -91,6 +98,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(decisions.router)
     app.include_router(inbox.router)
     app.include_router(tracking.router)
+    app.include_router(privacy.router)
+    app.include_router(audit.router)
     return app
 
 

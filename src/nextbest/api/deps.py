@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from nextbest.api.keys_store import ApiKey
 from nextbest.api.problems import InvalidHeader
-from nextbest.api.security import require_scope
+from nextbest.api.security import require_permission
 from nextbest.config import Settings
 from nextbest.ingest.pipeline import Ingestor
 from nextbest.ledger.service import Ledger
@@ -79,7 +79,23 @@ IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
 RawBody = Annotated[bytes, Depends(_raw_body)]
 WriteLock = Annotated[AbstractContextManager[Any], Depends(_write_lock)]
 
-IngestKey = Annotated[ApiKey | None, Depends(require_scope("ingest"))]
-ReadKey = Annotated[ApiKey | None, Depends(require_scope("read"))]
-AdminKey = Annotated[ApiKey | None, Depends(require_scope("admin"))]
-DecideKey = Annotated[ApiKey | None, Depends(require_scope("decide"))]
+# One alias per permission (the table is ``nextbest.api.roles``); a route takes exactly one.
+_Key = ApiKey | None
+EventsWriteKey = Annotated[_Key, Depends(require_permission("events:write"))]
+MembersReadKey = Annotated[_Key, Depends(require_permission("members:read"))]
+MembersWriteKey = Annotated[_Key, Depends(require_permission("members:write"))]
+LedgerReadKey = Annotated[_Key, Depends(require_permission("ledger:read"))]
+LedgerRedeemKey = Annotated[_Key, Depends(require_permission("ledger:redeem"))]
+LedgerAdjustKey = Annotated[_Key, Depends(require_permission("ledger:adjust"))]
+DecideKey = Annotated[_Key, Depends(require_permission("decisions:decide"))]
+DecisionsReadKey = Annotated[_Key, Depends(require_permission("decisions:read"))]
+InboxReadKey = Annotated[_Key, Depends(require_permission("inbox:read"))]
+InboxWriteKey = Annotated[_Key, Depends(require_permission("inbox:write"))]
+ConsentsWriteKey = Annotated[_Key, Depends(require_permission("consents:write"))]
+AuditReadKey = Annotated[_Key, Depends(require_permission("audit:read"))]
+PrivacyEraseKey = Annotated[_Key, Depends(require_permission("privacy:erase"))]
+
+# Names from before roles, kept for routes not yet moved to a permission of their own.
+IngestKey = EventsWriteKey
+ReadKey = MembersReadKey
+AdminKey = PrivacyEraseKey  # admin only (the privacy routes)

@@ -10,10 +10,14 @@ comparison is constant-time.
 True
 >>> parse_scopes("read, ingest")
 ('ingest', 'read')
+
+A key holds roles (``nextbest.api.roles``); keys made before roles hold legacy scopes,
+which keep granting what they granted. Creating and revoking a key appends to the audit log.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -27,12 +31,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from nextbest.api.roles import (
+    LEGACY_SCOPES,
+    ROLES,
+    join_grants,
+    parse_legacy_scopes,
+    parse_roles,
+    permissions_of,
+    split_grants,
+)
 from nextbest.errors import Conflict, NotFound, Unauthorized
+from nextbest.store import audit
 from nextbest.store.engine import write_transaction
 from nextbest.store.tables import api_keys
 
 PREFIX = "nbk"
-SCOPES = ("admin", "decide", "ingest", "read")
+SCOPES = tuple(sorted(LEGACY_SCOPES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,28 +55,39 @@ class ApiKey:
 
     key_id: str
     name: str
-    scopes: tuple[str, ...]
+    scopes: tuple[str, ...]  # legacy scopes, of keys made before roles
     created_at: datetime
     revoked_at: datetime | None = None
+    roles: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
 
-    def allows(self, scope: str) -> bool:
-        """``admin`` implies every other scope."""
-        return scope in self.scopes or "admin" in self.scopes
+    @property
+    def permissions(self) -> frozenset[str]:
+        return permissions_of(roles=self.roles, scopes=self.scopes)
+
+    def allows(self, permission: str) -> bool:
+        """Whether one of the key's roles (or legacy scopes) grants ``permission``."""
+        return permission in self.permissions
+
+    def describe(self) -> str:
+        """``roles analyst, marketer`` / ``legacy scopes read``, for messages and listings."""
+        parts = []
+        if self.roles:
+            parts.append(f"roles {', '.join(self.roles)}")
+        if self.scopes:
+            parts.append(f"legacy scopes {', '.join(self.scopes)}")
+        return "; ".join(parts) or "no roles"
 
 
 def parse_scopes(text: str | Iterable[str]) -> tuple[str, ...]:
-    """Comma- or space-separated scopes, checked against :data:`SCOPES`, sorted, unique."""
-    parts = text.replace(",", " ").split() if isinstance(text, str) else list(text)
-    unknown = sorted(set(parts) - set(SCOPES))
-    if unknown:
-        raise ValueError(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    """Comma- or space-separated legacy scopes, checked against :data:`SCOPES`, sorted."""
+    parts = parse_legacy_scopes(text)
     if not parts:
         raise ValueError(f"at least one scope is needed; known: {', '.join(SCOPES)}")
-    return tuple(sorted(set(parts)))
+    return parts
 
 
 def parse_key(presented: str) -> tuple[str, str] | None:
@@ -83,13 +108,19 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _row_to_key(row: Any) -> ApiKey:
+    roles, scopes = split_grants(row.scopes)
     return ApiKey(
         key_id=row.key_id,
         name=row.name,
-        scopes=tuple(row.scopes.split()),
+        scopes=scopes,
+        roles=roles,
         created_at=_aware(row.created_at) or row.created_at,
         revoked_at=_aware(row.revoked_at),
     )
+
+
+def _audit_detail(key: ApiKey) -> dict[str, Any]:
+    return {"name": key.name, "roles": list(key.roles), "scopes": list(key.scopes)}
 
 
 _COLUMNS = (
@@ -102,27 +133,54 @@ _COLUMNS = (
 
 
 def create_key(
-    engine: Engine, *, name: str, scopes: str | Iterable[str], now: datetime | None = None
+    engine: Engine,
+    *,
+    name: str,
+    roles: str | Iterable[str] = (),
+    scopes: str | Iterable[str] = (),
+    actor: str = "system",
+    now: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Store a new key; returns it and the full secret token, which is never shown again."""
+    """Store a new key with ``roles`` (and/or legacy ``scopes``); returns it and the full
+    secret token, which is never shown again. The creation is audited as ``actor``."""
     if not name.strip():
         raise ValueError("a key needs a name")
-    checked = parse_scopes(scopes)
+    checked_roles = parse_roles(roles)
+    checked_scopes = parse_legacy_scopes(scopes)
+    if not checked_roles and not checked_scopes:
+        raise ValueError(
+            f"a key needs at least one role; known: {', '.join(sorted(ROLES))} "
+            f"(or a legacy scope: {', '.join(SCOPES)})"
+        )
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     created = now or datetime.now(UTC)
+    key = ApiKey(
+        key_id=key_id,
+        name=name.strip(),
+        scopes=checked_scopes,
+        roles=checked_roles,
+        created_at=created,
+    )
     with write_transaction(engine) as conn:
         conn.execute(
             api_keys.insert().values(
                 key_id=key_id,
-                name=name.strip(),
+                name=key.name,
                 secret_hash=_hash(secret),
-                scopes=" ".join(checked),
+                scopes=join_grants(roles=checked_roles, scopes=checked_scopes),
                 created_at=created,
                 revoked_at=None,
             )
         )
-    key = ApiKey(key_id=key_id, name=name.strip(), scopes=checked, created_at=created)
+        audit.record(
+            conn,
+            actor=actor,
+            action="api_key_create",
+            subject=f"key:{key_id}",
+            detail=_audit_detail(key),
+            at=created,
+        )
     return key, f"{PREFIX}_{key_id}_{secret}"
 
 
@@ -133,8 +191,11 @@ def list_keys(engine: Engine) -> list[ApiKey]:
     return [_row_to_key(row) for row in rows]
 
 
-def revoke_key(engine: Engine, key_id: str, *, now: datetime | None = None) -> ApiKey:
-    """Mark a key revoked; raises NotFound for an unknown id, Conflict if already revoked."""
+def revoke_key(
+    engine: Engine, key_id: str, *, actor: str = "system", now: datetime | None = None
+) -> ApiKey:
+    """Mark a key revoked (audited as ``actor``); raises NotFound for an unknown id,
+    Conflict if already revoked."""
     with write_transaction(engine) as conn:
         row = conn.execute(sa.select(*_COLUMNS).where(api_keys.c.key_id == key_id)).first()
         if row is None:
@@ -144,13 +205,15 @@ def revoke_key(engine: Engine, key_id: str, *, now: datetime | None = None) -> A
             raise Conflict(f"API key {key_id!r} was already revoked at {key.revoked_at}")
         when = now or datetime.now(UTC)
         conn.execute(api_keys.update().where(api_keys.c.key_id == key_id).values(revoked_at=when))
-    return ApiKey(
-        key_id=key.key_id,
-        name=key.name,
-        scopes=key.scopes,
-        created_at=key.created_at,
-        revoked_at=when,
-    )
+        audit.record(
+            conn,
+            actor=actor,
+            action="api_key_revoke",
+            subject=f"key:{key_id}",
+            detail=_audit_detail(key),
+            at=when,
+        )
+    return dataclasses.replace(key, revoked_at=when)
 
 
 def verify_key(engine: Engine, presented: str) -> ApiKey:

@@ -86,7 +86,7 @@ class Problem:
 # status, the OpenAPI description of that status is the title of the last one listed.
 PROBLEMS: dict[type[Exception], Problem] = {
     Unauthorized: Problem(401, "unauthorized", "Missing or invalid API key"),
-    Forbidden: Problem(403, "forbidden", "API key lacks the required scope"),
+    Forbidden: Problem(403, "forbidden", "API key lacks the permission this needs"),
     NotFound: Problem(404, "not-found", "Not found"),
     InsufficientPoints: Problem(409, "insufficient-points", "Insufficient points"),
     Conflict: Problem(409, "conflict", "Conflict with the current state"),

@@ -1,15 +1,26 @@
-"""API-key authentication and scopes for the routes (storage lives in ``keys_store``)."""
+"""API-key authentication, permissions and rate limiting for the routes.
+
+Storage lives in ``keys_store``, the role table in ``roles``. Every route declares the one
+permission it needs with :func:`require_permission` (through the aliases in ``deps``); a key
+whose roles lack it gets 403 naming the permission and the key's roles. An admitted key
+then takes a token from its bucket (``ratelimit``): over the limit it gets 429.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
 
 from nextbest.api.keys_store import ApiKey, KeyCache
+from nextbest.api.ratelimit import TokenBuckets
+from nextbest.api.roles import PERMISSIONS, roles_granting
 from nextbest.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer nbk_<id>_<secret>")
@@ -19,14 +30,23 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bear
 HeaderKey = Annotated[str | None, Depends(_header)]
 
 
-def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
-    """A dependency admitting requests whose key carries ``scope`` (or ``admin``).
+class RequirePermission:
+    """A dependency admitting requests whose key's roles grant ``permission``.
 
-    Returns the key, or None when the app runs with ``api_require_keys=False``.
+    Returns the key, or None when the app runs with ``api_require_keys=False``. A class
+    rather than a closure so a route's permission can be read back (:func:`permissions_of_route`).
     """
 
-    async def dependency(
-        request: Request, bearer: BearerCredentials, header: HeaderKey
+    def __init__(self, permission: str) -> None:
+        if permission not in PERMISSIONS:
+            raise ValueError(f"unknown permission {permission!r}; known: {', '.join(PERMISSIONS)}")
+        self.permission = permission
+
+    def __repr__(self) -> str:
+        return f"RequirePermission({self.permission!r})"
+
+    async def __call__(
+        self, request: Request, bearer: BearerCredentials, header: HeaderKey
     ) -> ApiKey | None:
         if not request.app.state.settings.api_require_keys:
             return None
@@ -38,11 +58,44 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
         key = cache.peek(presented)
         if key is None:
             key = await run_in_threadpool(cache.verify, presented)
-        if not key.allows(scope):
+        if not key.allows(self.permission):
+            granting = ", ".join(roles_granting(self.permission)) or "none"
             raise Forbidden(
-                f"API key {key.key_id} has scopes {', '.join(key.scopes)}; this needs {scope!r}"
+                f"API key {key.key_id} has {key.describe()}; this needs permission "
+                f"{self.permission!r} (granted by roles: {granting})"
             )
+        _limit(request, key)
         return key
 
-    dependency.__name__ = f"require_{scope}"
-    return dependency
+
+def _limit(request: Request, key: ApiKey) -> None:
+    buckets: TokenBuckets = request.app.state.rate_limiter
+    wait = buckets.take(key.key_id)
+    if wait > 0:
+        retry = max(1, math.ceil(wait))
+        raise HTTPException(
+            429,
+            detail=(
+                f"API key {key.key_id} is over its rate limit of {buckets.rate:g} requests/s "
+                f"(burst {buckets.burst}); retry in {retry} s"
+            ),
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def require_permission(permission: str) -> RequirePermission:
+    """The dependency for ``permission`` (one of :data:`nextbest.api.roles.PERMISSIONS`)."""
+    return RequirePermission(permission)
+
+
+def _walk(dependant: Dependant) -> list[str]:
+    found = [dependant.call.permission] if isinstance(dependant.call, RequirePermission) else []
+    for sub in dependant.dependencies:
+        found.extend(_walk(sub))
+    return found
+
+
+def permissions_of_route(route: BaseRoute) -> list[str]:
+    """Every permission a route's dependencies declare (one, for a well-declared route)."""
+    dependant = getattr(route, "dependant", None)
+    return _walk(dependant) if isinstance(dependant, Dependant) else []

@@ -229,7 +229,7 @@ def demo(
         console.print(f"  full report: nextbest audit; HTML with charts: {result.audit_html}")
     if not serve:
         return
-    _key, token = create_key(engine, name="demo", scopes="admin")
+    _key, token = create_key(engine, name="demo", roles="admin")
     with engine.connect() as conn:
         sample = conn.exec_driver_sql(
             "SELECT key FROM identifiers WHERE kind = 'email' ORDER BY key LIMIT 1"

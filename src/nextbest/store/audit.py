@@ -32,9 +32,21 @@ def record(
     )
 
 
-def entries(conn: Connection, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Newest first; only those about ``subject`` when given."""
+def entries(
+    conn: Connection,
+    subject: str | None = None,
+    limit: int = 100,
+    *,
+    action: str | None = None,
+    before: int | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first; only those about ``subject``, of ``action``, or older than the entry
+    ``before`` (an ``audit_id``, to page on) when given."""
     query = select(t.audit_log).order_by(t.audit_log.c.audit_id.desc()).limit(limit)
     if subject is not None:
         query = query.where(t.audit_log.c.subject == subject)
+    if action is not None:
+        query = query.where(t.audit_log.c.action == action)
+    if before is not None:
+        query = query.where(t.audit_log.c.audit_id < before)
     return [{**row._asdict(), "detail": orjson.loads(row.detail)} for row in conn.execute(query)]

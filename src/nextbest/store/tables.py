@@ -455,3 +455,16 @@ inbox_messages = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("read_at", DateTime(timezone=True), nullable=True),
 )
+
+# --- privacy (0008) ---------------------------------------------------------------------
+# One row per member erasure: who erased, when, the anonymous id the ledger was re-keyed
+# to, and how many rows and file lines each store lost. Never the identifiers themselves.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("erasure_id", String(64), primary_key=True),
+    Column("anonymous_id", String(ID), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("counts", Text, nullable=False),  # JSON: store -> rows erased or re-keyed
+)

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from nextbest.api.deps import IngestKey, IngestorDep, RawBody, WriteLock
+from nextbest.api.deps import EventsWriteKey, IngestorDep, RawBody, WriteLock
 from nextbest.api.problems import BatchRejected, openapi_responses
 from nextbest.errors import InvalidEvent
 from nextbest.ingest.records import RawRecord
@@ -112,7 +112,7 @@ _BODY_DOC: dict[str, Any] = {
     summary="Ingest events (idempotent by event_id)",
 )
 def post_events(
-    body: RawBody, ingestor: IngestorDep, write_lock: WriteLock, _key: IngestKey
+    body: RawBody, ingestor: IngestorDep, write_lock: WriteLock, _key: EventsWriteKey
 ) -> IngestResult:
     """Validate, dedupe and ingest; bad records are dead-lettered and listed, never fatal.
 

@@ -3,7 +3,8 @@
 ``GET /v1/identity/review`` lists probable links waiting for a person; ``POST
 /v1/identity/review/{id}`` accepts (merge) or rejects one; ``POST
 /v1/members/{member_id}/unmerge`` undoes the latest merge that folded that member away.
-Reads need the ``read`` scope, decisions ``admin``; the key's name is the actor in the audit log.
+Reads need ``members:read``, decisions and unmerges ``members:write``; the key's name is
+the actor in the audit log.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from nextbest.api.deps import AdminKey, EngineDep, ReadKey, SettingsDep
+from nextbest.api.deps import EngineDep, MembersReadKey, MembersWriteKey, SettingsDep
 from nextbest.api.keys_store import ApiKey
 from nextbest.api.problems import openapi_responses
 from nextbest.members import review
@@ -40,7 +41,7 @@ class UnmergeRequest(BaseModel):
 @router.get("/identity/review", responses=openapi_responses(401, 403), summary="Review queue")
 def list_candidates(
     engine: EngineDep,
-    _key: ReadKey,
+    _key: MembersReadKey,
     status: Literal["pending", "accepted", "rejected", "merged", "blocked"] = "pending",
     limit: int = Query(50, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
@@ -53,7 +54,9 @@ def list_candidates(
     responses=openapi_responses(401, 403, 404, 409),
     summary="Accept or reject a probable link",
 )
-def decide(candidate_id: int, body: Decision, engine: EngineDep, key: AdminKey) -> dict[str, Any]:
+def decide(
+    candidate_id: int, body: Decision, engine: EngineDep, key: MembersWriteKey
+) -> dict[str, Any]:
     cand = review.decide(
         engine, candidate_id, accept=body.decision == "accept", actor=_actor(key), note=body.note
     )
@@ -70,7 +73,7 @@ def unmerge_member(
     body: UnmergeRequest,
     engine: EngineDep,
     settings: SettingsDep,
-    key: AdminKey,
+    key: MembersWriteKey,
 ) -> dict[str, Any]:
     report = unmerge(
         engine,

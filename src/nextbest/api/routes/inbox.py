@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from nextbest.api.deps import EngineDep, ReadKey, SettingsDep
+from nextbest.api.deps import EngineDep, InboxReadKey, InboxWriteKey, SettingsDep
 from nextbest.api.problems import openapi_responses
 from nextbest.channels.inbox import list_inbox, mark_read, unread_count
 from nextbest.profiles.read import resolve_member
@@ -28,7 +28,7 @@ def get_inbox(
     identifier: str,
     engine: EngineDep,
     settings: SettingsDep,
-    _key: ReadKey,
+    _key: InboxReadKey,
     unread: bool = Query(False, description="Only messages not read yet."),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def get_inbox(
     summary="Mark one in-app message read (again is a no-op)",
 )
 def post_read(
-    identifier: str, message_id: str, engine: EngineDep, settings: SettingsDep, _key: ReadKey
+    identifier: str, message_id: str, engine: EngineDep, settings: SettingsDep, _key: InboxWriteKey
 ) -> dict[str, Any]:
     with engine.connect() as conn:
         member = resolve_member(conn, identifier, region=settings.default_region)

@@ -1,10 +1,11 @@
 """Points over HTTP: balances, history and tiers; redemptions, adjustments, reversals.
 
 ``{ref}`` is a member id or any identifier (as in ``GET /v1/members/{identifier}``). Reads
-need the ``read`` scope; redemptions ``ingest`` (tills redeem); adjustments and reversals
-``admin``. Every write needs an ``Idempotency-Key`` header: the first success answers 201,
-a retry with the same key and body answers 200 with the same entry and ``replayed: true``,
-the same key with a different body 409. The key's name is the actor in the ledger and audit log.
+need ``ledger:read``; redemptions ``ledger:redeem``; adjustments and reversals
+``ledger:adjust`` (see ``nextbest.api.roles``). Every write needs an ``Idempotency-Key``
+header: the first success answers 201, a retry with the same key and body answers 200 with
+the same entry and ``replayed: true``, the same key with a different body 409. The key's
+name is the actor in the ledger and audit log.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 from nextbest.api.deps import (
-    AdminKey,
     IdempotencyKey,
-    IngestKey,
+    LedgerAdjustKey,
     LedgerDep,
-    ReadKey,
+    LedgerReadKey,
+    LedgerRedeemKey,
     SettingsDep,
     WriteLock,
 )
@@ -70,7 +71,9 @@ def _written(response: Response, done: dict[str, Any]) -> dict[str, Any]:
     responses=openapi_responses(401, 403, 404),
     summary="Balance, points expiring soon, tier and progress",
 )
-def get_points(ref: str, ledger: LedgerDep, settings: SettingsDep, _key: ReadKey) -> dict[str, Any]:
+def get_points(
+    ref: str, ledger: LedgerDep, settings: SettingsDep, _key: LedgerReadKey
+) -> dict[str, Any]:
     return ledger.account(_member(ledger, settings, ref))
 
 
@@ -83,7 +86,7 @@ def get_history(
     ref: str,
     ledger: LedgerDep,
     settings: SettingsDep,
-    _key: ReadKey,
+    _key: LedgerReadKey,
     limit: int = Query(50, ge=1, le=1000),
 ) -> dict[str, Any]:
     member = _member(ledger, settings, ref)
@@ -95,7 +98,9 @@ def get_history(
     responses=openapi_responses(401, 403, 404),
     summary="Tier, benefits, qualifying balance, next tier and what it needs",
 )
-def get_tier(ref: str, ledger: LedgerDep, settings: SettingsDep, _key: ReadKey) -> dict[str, Any]:
+def get_tier(
+    ref: str, ledger: LedgerDep, settings: SettingsDep, _key: LedgerReadKey
+) -> dict[str, Any]:
     view = ledger.account(_member(ledger, settings, ref))
     return {
         "member_id": view["member_id"],
@@ -121,7 +126,7 @@ def redeem(
     ledger: LedgerDep,
     settings: SettingsDep,
     write_lock: WriteLock,
-    key: IngestKey,
+    key: LedgerRedeemKey,
     idempotency_key: IdempotencyKey,
 ) -> dict[str, Any]:
     member = _member(ledger, settings, ref)
@@ -152,7 +157,7 @@ def adjust(
     ledger: LedgerDep,
     settings: SettingsDep,
     write_lock: WriteLock,
-    key: AdminKey,
+    key: LedgerAdjustKey,
     idempotency_key: IdempotencyKey,
 ) -> dict[str, Any]:
     member = _member(ledger, settings, ref)
@@ -182,7 +187,7 @@ def reverse(
     response: Response,
     ledger: LedgerDep,
     write_lock: WriteLock,
-    key: AdminKey,
+    key: LedgerAdjustKey,
     idempotency_key: IdempotencyKey,
 ) -> dict[str, Any]:
     with write_lock:

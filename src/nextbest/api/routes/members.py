@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from nextbest.api.deps import EngineDep, ReadKey, SettingsDep
+from nextbest.api.deps import EngineDep, MembersReadKey, SettingsDep
 from nextbest.api.problems import openapi_responses
 from nextbest.profiles.read import member_view
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["members"])
     summary="A member by id or identifier",
 )
 def get_member(
-    identifier: str, engine: EngineDep, settings: SettingsDep, _key: ReadKey
+    identifier: str, engine: EngineDep, settings: SettingsDep, _key: MembersReadKey
 ) -> dict[str, Any]:
     """``identifier`` is a member id (``m_…``), ``email:…``, ``phone:…``, ``pos_card:…``,
     ``device_id:…``, ``loyalty_id:…`` or a bare email address."""
