@@ -58,6 +58,7 @@ def test_api_answers_429_with_retry_after_per_key(settings: Settings, engine: En
         over = client.get(url, headers=auth(token_a))
         assert over.status_code == 429, over.text
         assert over.headers["Retry-After"] == "2"
+        assert over.json()["type"].endswith(":rate-limited")
         assert over.headers["content-type"].startswith("application/problem+json")
         assert "rate limit" in over.json()["detail"]
         # Another key is not slowed by the first; a refused key spends no tokens.

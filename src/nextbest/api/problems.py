@@ -185,7 +185,9 @@ async def _handle_known(request: Request, exc: Exception) -> ProblemResponse:
 async def _handle_http(request: Request, exc: Exception) -> ProblemResponse:
     # Starlette's own errors (unknown route, wrong method) in the same shape.
     assert isinstance(exc, StarletteHTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
+    slug = {404: "not-found", 405: "method-not-allowed", 429: "rate-limited"}.get(
+        exc.status_code, "http"
+    )
     problem = Problem(exc.status_code, slug, _phrase(exc.status_code))
     return problem_response(
         problem,
