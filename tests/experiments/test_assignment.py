@@ -8,12 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nextbest.decide.engine import in_holdout
+from nextbest.decide.hashing import unit_uniform
 from nextbest.experiments.assignment import (
     AssignmentError,
     assign,
     assign_many,
     srm_check,
-    unit_uniform,
 )
 
 ARMS = {"control": 0.2, "a": 0.3, "b": 0.5}

@@ -149,6 +149,10 @@ class PolicyExperiment:
     def control(self) -> Arm:
         return self.arms[0]
 
+    @property
+    def shares(self) -> tuple[float, ...]:
+        return tuple(a.share for a in self.arms)
+
 
 @dataclass(frozen=True, slots=True)
 class Catalogue:

@@ -50,6 +50,7 @@ from nextbest.decide.governance import (
     member_cap_key,
     zone,
 )
+from nextbest.decide.hashing import pick, unit_uniform
 from nextbest.decide.learner import CONTROL, Learner, context_features, propensities
 from nextbest.decide.timing import engagement, send_time
 
@@ -175,7 +176,7 @@ def in_holdout(member_id: str, share: float, *, salt: str = "universal") -> bool
     >>> sum(in_holdout(f"m_{i}", 0.1) for i in range(10_000))
     981
     """
-    return _unit(member_id, salt) < share
+    return unit_uniform(salt, member_id) < share
 
 
 def arms_of(experiments: Sequence[PolicyExperiment], member_id: str) -> dict[str, Arm]:
@@ -187,16 +188,10 @@ def arms_of(experiments: Sequence[PolicyExperiment], member_id: str) -> dict[str
     >>> sorted({arms_of([e], f"m_{i}")["send-time"].id for i in range(20)})
     ['habitual', 'now']
     """
-    out: dict[str, Arm] = {}
-    for e in experiments:
-        u = _unit(member_id, f"experiment:{e.id}")
-        edge = 0.0
-        for arm in e.arms:
-            edge += arm.share
-            if u < edge:
-                break
-        out[e.id] = arm  # the last arm takes what rounding leaves
-    return out
+    return {
+        e.id: e.arms[pick(unit_uniform(f"experiment:{e.id}", member_id), e.shares)]
+        for e in experiments
+    }
 
 
 def experiment_view(
@@ -225,11 +220,6 @@ def _apply_arms(m: _Moment, arms: Mapping[str, Arm], levers: Mapping[str, float]
         if arm.levers:
             m.levers = {**(m.levers if m.levers is not None else levers), **arm.levers}
         m.without |= arm.without
-
-
-def _unit(member_id: str, salt: str) -> float:
-    digest = hashlib.blake2b(f"{salt}|{member_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def _number(expr: Any, env: Mapping[str, Any]) -> float:

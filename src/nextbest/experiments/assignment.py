@@ -1,21 +1,21 @@
 """Deterministic A/B/n assignment by hashing, and the sample-ratio-mismatch check.
 
 A member's arm is a pure function of the experiment (the salt) and the member id: the same
-on every machine, after every restart, for ever. The hash is the one the decision engine's
-universal holdout and the journeys' holdout already use (``blake2b`` of ``"salt|member"``,
-8 bytes read as a uniform in [0, 1)), so a two-arm experiment ``holdout`` / ``treated``
-salted ``"universal"`` puts exactly the members :func:`nextbest.decide.engine.in_holdout`
-holds out into its first arm.
+on every machine, after every restart, for ever. The hash is :mod:`nextbest.decide.hashing`,
+the one the decision engine's universal holdout and the journeys' splits use, so a two-arm
+experiment ``holdout`` / ``treated`` salted ``"universal"`` puts exactly the members
+:func:`nextbest.decide.engine.in_holdout` holds out into its first arm.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from scipy import stats as sps
+
+from nextbest.decide.hashing import pick, unit_uniform
 
 SRM_THRESHOLD = 0.001  # a p-value below this means the split is broken, not unlucky
 _TOLERANCE = 1e-9
@@ -23,18 +23,6 @@ _TOLERANCE = 1e-9
 
 class AssignmentError(ValueError):
     """Arms that cannot be assigned from: the message names the arm and the reason."""
-
-
-def unit_uniform(salt: str, unit: str) -> float:
-    """The unit's stable uniform draw in [0, 1) for this salt.
-
-    >>> unit_uniform("universal", "m_1") == unit_uniform("universal", "m_1")
-    True
-    >>> 0.0 <= unit_uniform("exp-1", "m_1") < 1.0
-    True
-    """
-    digest = hashlib.blake2b(f"{salt}|{unit}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def validate_arms(arms: Mapping[str, float]) -> None:
@@ -65,16 +53,8 @@ def assign(experiment_id: str, member_id: str, arms: Mapping[str, float]) -> str
     ['control', 'treatment']
     """
     validate_arms(arms)
-    u = unit_uniform(experiment_id, member_id)
-    acc = 0.0
-    last = ""
-    for name, share in arms.items():
-        acc += share
-        if share > 0:
-            last = name
-            if u < acc:
-                return name
-    return last  # rounding: shares summing to 1 - epsilon leave the top of [0, 1)
+    names = list(arms)
+    return names[pick(unit_uniform(experiment_id, member_id), list(arms.values()))]
 
 
 def assign_many(

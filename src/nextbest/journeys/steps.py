@@ -8,12 +8,12 @@ a crash repeats the same keys, so the outbox, the ledger and the decision log do
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from nextbest.decide.hashing import pick, unit_uniform
 from nextbest.journeys.definition import Journey, Step
 
 ACTIVE, DONE, EXITED, HOLDOUT = "active", "done", "exited", "holdout"
@@ -44,14 +44,7 @@ def arm(instance_id: str, step_id: str, shares: list[float]) -> int:
     >>> [arm("i1", "s", [0.5, 0.5]) for _ in range(3)]
     [1, 1, 1]
     """
-    digest = hashlib.blake2b(f"{instance_id}|{step_id}".encode(), digest_size=8).digest()
-    u = int.from_bytes(digest, "big") / 2**64
-    acc = 0.0
-    for i, share in enumerate(shares):
-        acc += share
-        if u < acc:
-            return i
-    return len(shares) - 1
+    return pick(unit_uniform(instance_id, step_id), shares)
 
 
 def next_local(local_now: datetime, hhmm: str) -> datetime:
