@@ -184,6 +184,11 @@ def create_key(
     return key, f"{PREFIX}_{key_id}_{secret}"
 
 
+def actor_of(key: ApiKey | None) -> str:
+    """Who a request acts as, for the audit log (``anonymous`` with keys switched off)."""
+    return f"key:{key.key_id}:{key.name}" if key is not None else "anonymous"
+
+
 def list_keys(engine: Engine) -> list[ApiKey]:
     """Every key, revoked ones included, oldest first."""
     with engine.connect() as conn:

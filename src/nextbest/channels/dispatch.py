@@ -16,18 +16,17 @@ One pass (``run_once``) claims a batch and handles each message on its own:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from sqlalchemy import Engine
 
 from nextbest.channels import outbox
 from nextbest.channels.adapters import ChannelAdapter, adapters_from_settings
+from nextbest.channels.engagement import message_event
 from nextbest.channels.governance import verdict
 from nextbest.channels.message import CHANNELS, DeliveryResult, OutboundMessage, Rendered
 from nextbest.channels.recipients import (
@@ -50,7 +49,6 @@ from nextbest.ingest.pipeline import Ingestor
 from nextbest.ingest.records import RawRecord
 
 log = logging.getLogger(__name__)
-EVENT_ID_MAX = 128
 NO_ADDRESS = {"email": "no email address", "sms": "no phone number", "push": "no device id"}
 
 
@@ -65,20 +63,6 @@ class DispatchReport:
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def delivered_event_id(message_id: str) -> str:
-    """The ``message_delivered`` event's id: the message id when it fits, else its hash.
-
-    >>> delivered_event_id("j:i1:3")
-    'delivered:j:i1:3'
-    >>> len(delivered_event_id("x" * 300)) <= 128
-    True
-    """
-    event_id = f"delivered:{message_id}"
-    if len(event_id) <= EVENT_ID_MAX:
-        return event_id
-    return f"delivered:{hashlib.sha256(message_id.encode()).hexdigest()}"
 
 
 class Dispatcher:
@@ -249,18 +233,15 @@ class Dispatcher:
         ids = event_identifiers(rec.keys)
         if ids is None:
             return
-        action = m.data.get("action")
-        event: dict[str, Any] = {
-            "type": "message_delivered",
-            "event_id": delivered_event_id(m.message_id),
-            "occurred_at": now.isoformat(),
-            "source": m.channel,
-            "identifiers": ids,
-            "message_id": m.message_id,
-            "channel": m.channel,
-            "campaign_id": m.journey_id,
-            "action_id": action.get("id") if isinstance(action, Mapping) else None,
-        }
+        event = message_event(
+            "delivered",
+            m.message_id,
+            identifiers=ids,
+            channel=m.channel,
+            journey_id=m.journey_id,
+            data=m.data,
+            at=now,
+        )
         raw = orjson.dumps(event).decode()
         try:
             self.ingestor.ingest_records(

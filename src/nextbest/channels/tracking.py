@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 OPEN_PATH = "/v1/track/open"
 CLICK_PATH = "/v1/track/click"
 MAC_HEX = 32  # 128 bits of the HMAC: ample against guessing, short in a link
-EVENT_ID_MAX = 128
 
 # A 1x1 transparent GIF: what the open pixel returns.
 PIXEL = bytes.fromhex(
@@ -83,21 +82,3 @@ def instrument_html(html: str, *, base: str, secret: str, message_id: str) -> st
     )
     at = out.lower().rfind("</body>")
     return out[:at] + pixel + out[at:] if at >= 0 else out + pixel
-
-
-def outcome_event_id(kind: str, message_id: str, detail: str = "") -> str:
-    """The id of the ``kind`` event of a message (one open; one click per target), short
-    enough for the event store.
-
-    >>> outcome_event_id("opened", "j:i1:3")
-    'opened:j:i1:3'
-    >>> outcome_event_id("clicked", "j:i1:3", "https://bb.test/").startswith("clicked:j:i1:3:")
-    True
-    >>> len(outcome_event_id("opened", "x" * 300)) <= 128
-    True
-    """
-    suffix = f":{hashlib.sha256(detail.encode()).hexdigest()[:16]}" if detail else ""
-    event_id = f"{kind}:{message_id}{suffix}"
-    if len(event_id) <= EVENT_ID_MAX:
-        return event_id
-    return f"{kind}:{hashlib.sha256((message_id + suffix).encode()).hexdigest()}"

@@ -15,16 +15,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from nextbest.api.deps import EngineDep, MembersReadKey, MembersWriteKey, SettingsDep
-from nextbest.api.keys_store import ApiKey
+from nextbest.api.keys_store import actor_of
 from nextbest.api.problems import openapi_responses
 from nextbest.members import review
 from nextbest.members.unmerge import unmerge
 
 router = APIRouter(prefix="/v1", tags=["identity"])
-
-
-def _actor(key: ApiKey | None) -> str:
-    return f"key:{key.key_id}:{key.name}" if key is not None else "anonymous"
 
 
 class Decision(BaseModel):
@@ -58,7 +54,7 @@ def decide(
     candidate_id: int, body: Decision, engine: EngineDep, key: MembersWriteKey
 ) -> dict[str, Any]:
     cand = review.decide(
-        engine, candidate_id, accept=body.decision == "accept", actor=_actor(key), note=body.note
+        engine, candidate_id, accept=body.decision == "accept", actor=actor_of(key), note=body.note
     )
     return cand.to_dict()
 
@@ -80,7 +76,7 @@ def unmerge_member(
         settings,
         member_id=None if body.merge_id is not None else member_id,
         merge_id=body.merge_id,
-        actor=_actor(key),
+        actor=actor_of(key),
         reason=body.reason,
         block=body.block,
     )

@@ -26,7 +26,7 @@ from nextbest.api.deps import (
     SettingsDep,
     WriteLock,
 )
-from nextbest.api.keys_store import ApiKey
+from nextbest.api.keys_store import actor_of
 from nextbest.api.problems import openapi_responses
 from nextbest.errors import Conflict, InvalidRequest
 from nextbest.events.types import Channel, Purpose
@@ -41,10 +41,6 @@ router = APIRouter(prefix="/v1", tags=["privacy"])
 ORIGIN = "http:consents"
 # Identifier kinds a profile_update can carry, the most specific first.
 ATTACH_KINDS = ("loyalty_id", "email", "phone", "pos_card", "device_id")
-
-
-def _actor(key: ApiKey | None) -> str:
-    return f"key:{key.key_id}:{key.name}" if key is not None else "anonymous"
 
 
 class ErasureOut(BaseModel):
@@ -78,7 +74,7 @@ def delete_member(
             identifier,
             data_dir=settings.data_dir,
             history_dir=settings.event_history_dir,
-            actor=_actor(key),
+            actor=actor_of(key),
             region=settings.default_region,
         )
     return ErasureOut(**report.to_dict())
