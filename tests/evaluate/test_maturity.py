@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nextbest.cli.evaluate import app
+from nextbest.evaluate.config import MENU, Economics, MaturityConfig
 from nextbest.evaluate.maturity import govern, interval, make_policy, run_policy, targets
-from nextbest.evaluate.menu import MENU, Economics, MaturityConfig
 from nextbest.evaluate.observed import Observed
 from nextbest.evaluate.policies import EnginePolicy, NoMarketing, Oracle, Policy, Proposal
 from nextbest.sim import Simulation

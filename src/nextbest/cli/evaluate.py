@@ -58,8 +58,8 @@ def maturity(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """The maturity model measured: no marketing, mass, stage 1 to 3 and the oracle."""
+    from nextbest.evaluate.config import MaturityConfig
     from nextbest.evaluate.maturity import UNITS, run_maturity
-    from nextbest.evaluate.menu import MaturityConfig
 
     config = MaturityConfig(members=members, days=days, seeds=tuple(range(1, seeds + 1)))
     start = time.perf_counter()

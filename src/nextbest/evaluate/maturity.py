@@ -31,7 +31,7 @@ Bonus points cost ``(multiplier - 1)`` points a dollar on the purchases of membe
 opened the offer, within its 14 days, at ``cost_per_point * (1 - breakage)``.
 
 This module runs the loop and does the accounting; the policies are in ``policies``, what
-they may observe in ``observed``, the offer menu and the money in ``menu``.
+they may observe in ``observed``, the offer menu, the money and the run's size in ``config``.
 
 >>> interval([1.0, 2.0, 3.0])[0]
 2.0
@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
-from nextbest.evaluate.menu import (
+from nextbest.evaluate.config import (
     CHANNELS,
     LABELS,
     MENU,

@@ -9,7 +9,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nextbest.evaluate.menu import CHANNELS, IDENTIFIERS, Floats
+from nextbest.evaluate.config import CHANNELS, IDENTIFIERS, Floats
 from nextbest.sim.behaviour import EFFECT_DAYS
 
 # -- what the events reveal -------------------------------------------------------------

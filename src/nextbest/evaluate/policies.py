@@ -16,7 +16,7 @@ from nextbest.decide.catalogue import parse_catalogue
 from nextbest.decide.engine import Engine as DecisionEngine
 from nextbest.decide.engine import MemberFacts, Request
 from nextbest.decide.outcomes import teach_outcome
-from nextbest.evaluate.menu import CHANNELS, MENU, Channel, Economics
+from nextbest.evaluate.config import CHANNELS, MENU, Channel, Economics
 from nextbest.evaluate.observed import Observed, Propensity
 from nextbest.sim import Simulation
 from nextbest.sim.behaviour import EFFECT_DAYS, strength

@@ -1,4 +1,4 @@
-"""The maturity evaluation's shared terms: the offer menu, the money, the run's shape."""
+"""The maturity evaluation's configuration: the offer menu, the money, the run's size."""
 
 from __future__ import annotations
 
