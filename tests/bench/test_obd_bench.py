@@ -44,3 +44,17 @@ def test_real_sample_short_run(capsys: pytest.CaptureFixture[str]) -> None:
     printed = json.loads(capsys.readouterr().out)
     assert printed["units"]["relative_error"] == "|estimate - truth| / truth"
     assert printed["action_dist"] == "prior"
+
+
+def test_ips_reproduces_the_published_ipw_estimate() -> None:
+    """obp's quickstart: IPW's value of BTS over the random log's CTR on "all" is 1.198126,
+    with BTS's action distribution simulated from its prior (100,000 draws). Ours simulates
+    with other random numbers, so it agrees to within that simulation's noise."""
+    try:
+        figures = run_obd_bench(campaign="all", runs=1, seed=12345, action_dist="prior")
+    except DatasetUnavailable as exc:
+        unavailable("the obp 0.4.1 wheel", exc)
+        raise
+    published = figures["published_ips_relative_to_random"]
+    assert published == pytest.approx(1.198126)
+    assert figures["ips_relative_to_random"] == pytest.approx(published, rel=0.01)
