@@ -28,4 +28,4 @@ def test_downgrade_then_upgrade_round_trips(engine: Engine) -> None:
     assert current_revision(engine) == "0001"
     upgrade(engine)
     assert current_revision(engine) == ScriptDirectory.from_config(config).get_current_head()
-    assert current_revision(engine) == "0008"
+    assert current_revision(engine) == "0009"

@@ -44,17 +44,22 @@ PERMISSIONS: dict[str, str] = {
     "audit:read": "read the audit log",
     "privacy:erase": "export or erase a member's personal data",
     "keys:admin": "create and revoke API keys",
+    "approvals:read": "see proposed changes and their outcome",
+    "approvals:propose": "propose a change to offers, rules or journeys",
+    "approvals:decide": "approve or reject a proposed change (never one's own)",
 }
 
-_ANALYST = frozenset({"members:read", "ledger:read", "decisions:read", "inbox:read", "audit:read"})
+_ANALYST = frozenset(
+    {"members:read", "ledger:read", "decisions:read", "inbox:read", "audit:read", "approvals:read"}
+)
 
 # THE table: each role's permissions. Least privilege: a role gets only what its job needs.
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     # Read-only everywhere, the audit log included; never writes.
     "analyst": _ANALYST,
-    # An analyst who may also ask for decisions (config proposals will join here).
-    "marketer": _ANALYST | {"decisions:decide"},
+    # An analyst who may also ask for decisions and propose changes (someone else approves).
+    "marketer": _ANALYST | {"decisions:decide", "approvals:propose"},
     # Tills, apps and pipelines that send events, nothing else.
     "ingest": frozenset({"events:write"}),
     # A person helping one member: their profile, points, assisted decisions, consents, inbox.

@@ -38,6 +38,7 @@ from nextbest.cli import (
     serve,
     sim,
     stream,
+    users,
 )
 
 app = typer.Typer(
@@ -68,6 +69,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(identity.app, name="identity")
 app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
 app.add_typer(program.app, name="program")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(bench.app, name="bench")

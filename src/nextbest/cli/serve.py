@@ -11,11 +11,13 @@ def serve(
     workers: int = typer.Option(1, min=1, help="Worker processes (stateless; share the DB)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json). Settings come from NEXTBEST_* variables."""
+    """Serve the HTTP API (OpenAPI at /openapi.json) and the web console (/console).
+
+    Settings come from NEXTBEST_* variables."""
     import uvicorn
 
     uvicorn.run(
-        "nextbest.api.app:from_env",
+        "nextbest.console.app:from_env",
         factory=True,
         host=host,
         port=port,

@@ -468,3 +468,49 @@ erasures = Table(
     Column("actor", String(200), nullable=False),
     Column("counts", Text, nullable=False),  # JSON: store -> rows erased or re-keyed
 )
+
+# --- the console (0009) -----------------------------------------------------------------
+# People who log in to the web console. The password is stored as scrypt with its salt and
+# cost; roles as space-separated names from ``nextbest.api.roles``.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("username", String(ID), primary_key=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("roles", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
+)
+
+# One row per login. Only sha256 of the cookie's token is kept; the CSRF token every form
+# must echo lives beside it.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("username", String(ID), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# Changes proposed (by marketers now, by agents later) that wait for a person who may
+# approve. ``payload`` is the change itself (JSON); ``base_hash`` the content hash of what
+# it was proposed against, so an approval never overwrites a newer version unseen.
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("proposal_id", String(64), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("base_hash", String(64), nullable=True),
+    Column("proposed_by", String(200), nullable=False),
+    Column("proposed_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # pending|approved|rejected|…
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("note", Text, nullable=False, server_default=""),
+)

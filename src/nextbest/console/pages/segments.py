@@ -1,0 +1,7 @@
+"""Console page: segments (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/console")

@@ -1,0 +1,71 @@
+"""Logging in and out, sessions, CSRF and the permission every console page declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from nextbest.api.roles import PERMISSIONS
+from nextbest.console.app import ROUTERS
+from nextbest.console.web import ANY_SESSION, permissions_of_page
+from tests.console.conftest import PASSWORD
+
+
+def test_a_page_without_a_session_sends_to_login_and_back(console: TestClient) -> None:
+    response = console.get("/console/account")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/login?next=/console/account"
+
+
+def test_wrong_password_is_refused_without_saying_which_part(
+    console: TestClient, users: dict[str, str]
+) -> None:
+    wrong = console.post("/console/login", data={"username": users["admin"], "password": "nope"})
+    unknown = console.post("/console/login", data={"username": "ghost", "password": PASSWORD})
+    assert wrong.status_code == unknown.status_code == 401
+    assert "wrong username or password" in wrong.text
+    assert "wrong username or password" in unknown.text
+    assert "nb_session" not in wrong.headers.get("set-cookie", "")
+
+
+def test_login_sets_a_strict_httponly_cookie_and_logout_ends_the_session(
+    console: TestClient, login: Callable[[str], str]
+) -> None:
+    csrf = login("analyst")
+    assert console.get("/console/account").status_code == 200
+    cookie = console.cookies.get("nb_session")
+    assert cookie
+    out = console.post("/console/logout", data={"csrf": csrf})
+    assert out.status_code == 303
+    console.cookies.set("nb_session", cookie, path="/console")  # replaying the old cookie
+    assert console.get("/console/account").status_code == 303
+
+
+def test_a_post_without_the_csrf_token_is_refused(
+    console: TestClient, login: Callable[[str], str]
+) -> None:
+    login("analyst")
+    assert console.post("/console/logout", data={}).status_code == 403
+    assert console.post("/console/logout", data={"csrf": "forged"}).status_code == 403
+    assert console.get("/console/account").status_code == 200  # still logged in
+
+
+def test_next_never_leaves_the_console(console: TestClient, users: dict[str, str]) -> None:
+    response = console.post(
+        "/console/login",
+        data={"username": users["admin"], "password": PASSWORD, "next": "https://evil.test/"},
+    )
+    assert response.headers["location"] == "/console/"
+
+
+def test_every_console_route_declares_exactly_one_permission() -> None:
+    for router in ROUTERS:
+        for route in router.routes:
+            path = getattr(route, "path", "?")
+            found = permissions_of_page(route)
+            if path == "/console/login":
+                assert found == [], path
+                continue
+            assert len(found) == 1, (path, found)
+            assert found[0] in PERMISSIONS or found[0] == ANY_SESSION, (path, found)
