@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint types unit setup lock clean
+.PHONY: demo test lint types unit setup browser lock clean
 
 setup: $(STAMP)
 
@@ -30,7 +30,11 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint types unit
+# Debian's Chromium for the console's browser tests (scripts/install-chromium.sh).
+browser:
+	@bash scripts/install-chromium.sh
+
+test: browser lint types unit
 
 # Re-pin every dependency (needs the package index).
 lock:

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
@@ -51,16 +51,20 @@ templates = Environment(
 )
 
 
+def _missing(value: Any) -> bool:
+    return value is None or isinstance(value, Undefined)
+
+
 def _fmt_int(value: Any) -> str:
-    return f"{int(value):,}" if value is not None else EMPTY
+    return EMPTY if _missing(value) else f"{int(value):,}"
 
 
 def _fmt_num(value: Any, digits: int = 2) -> str:
-    return f"{float(value):,.{digits}f}" if value is not None else EMPTY
+    return EMPTY if _missing(value) else f"{float(value):,.{digits}f}"
 
 
 def _fmt_time(value: Any) -> str:
-    if value is None:
+    if _missing(value):
         return EMPTY
     if isinstance(value, str):
         return value.replace("T", " ")[:19]
