@@ -1,7 +1,8 @@
-"""`nextbest demo`: the whole foundation on the embedded default, then the API."""
+"""`nextbest demo`: the whole foundation on the embedded default, then the API and the console."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -118,6 +119,7 @@ def demo(
 ) -> None:
     """Simulate a coffee & bakery loyalty program, ingest it, resolve identities, serve."""
     from nextbest.api.keys_store import create_key
+    from nextbest.console.users import ensure_user
     from nextbest.demo import run_demo
     from nextbest.sim import SimConfig
 
@@ -241,9 +243,18 @@ def demo(
         f"http://127.0.0.1:{port}/v1/members/{sample}\n"
         "Ctrl-C stops it."
     )
+    console.print(f"Web console: http://127.0.0.1:{port}/console/ (fresh passwords each run)")
+    for username, roles in (("admin", "admin"), ("marketer", "marketer"), ("analyst", "analyst")):
+        password = secrets.token_urlsafe(12)
+        ensure_user(engine, username=username, password=password, roles=roles, actor="demo")
+        console.print(f"  {username:<9} {password}   (roles: {roles})")
     engine.dispose()
     import uvicorn
 
     uvicorn.run(
-        "nextbest.api.app:from_env", factory=True, host="127.0.0.1", port=port, access_log=False
+        "nextbest.console.app:from_env",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
     )

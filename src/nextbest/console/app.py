@@ -24,7 +24,7 @@ from nextbest.console.pages import (
     program,
     segments,
 )
-from nextbest.console.web import LoginRequired, PageForbidden, redirect, render
+from nextbest.console.web import LoggedIn, LoginRequired, PageForbidden, redirect, render
 
 ROUTERS = (
     auth.router,
@@ -68,6 +68,11 @@ def mount_console(app: FastAPI) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def root() -> Response:
         return RedirectResponse("/console/", status_code=307)
+
+    # Last, so it only catches console paths no page claims: a page, not problem+json.
+    @app.get("/console/{path:path}", include_in_schema=False)
+    async def not_found(request: Request, path: str, _session: LoggedIn) -> Response:
+        return render(request, "not_found.html.j2", {"path": "/console/" + path}, status=404)
 
     return app
 

@@ -159,6 +159,56 @@ def create_user(
     return ConsoleUser(username=name, roles=checked, created_at=created)
 
 
+def ensure_user(
+    engine: Engine,
+    *,
+    username: str,
+    password: str,
+    roles: str | Iterable[str],
+    actor: str = "system",
+    now: datetime | None = None,
+) -> ConsoleUser:
+    """Create the user, or give an existing one this password and these roles (enabled
+    again, other sessions ended). For the demo, which prints fresh credentials each run."""
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+    checked = parse_roles(roles)
+    when = now or datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        row = conn.execute(
+            sa.select(console_users).where(console_users.c.username == username)
+        ).first()
+        if row is not None:
+            conn.execute(
+                console_users.update()
+                .where(console_users.c.username == username)
+                .values(
+                    password_hash=hash_password(password), roles=" ".join(checked), disabled_at=None
+                )
+            )
+            conn.execute(
+                console_sessions.update()
+                .where(
+                    console_sessions.c.username == username, console_sessions.c.revoked_at.is_(None)
+                )
+                .values(revoked_at=when)
+            )
+            audit.record(
+                conn,
+                actor=actor,
+                action="console_user_reset",
+                subject=f"user:{username}",
+                detail={"roles": list(checked)},
+                at=when,
+            )
+            return ConsoleUser(
+                username=username, roles=checked, created_at=_aware(row.created_at) or when
+            )
+    return create_user(
+        engine, username=username, password=password, roles=checked, actor=actor, now=when
+    )
+
+
 def list_users(engine: Engine) -> list[ConsoleUser]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(console_users).order_by(console_users.c.username)).all()

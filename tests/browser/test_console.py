@@ -1,0 +1,58 @@
+"""The console in a real browser: log in, find a member, unmerge, adjust points with a
+reason, approve a proposed change, and see a chart drawn."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import PASSWORD, Site, log_in
+
+
+def _email_of_a_member(site: Site) -> tuple[str, str]:
+    with site.engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT member_id, key FROM identifiers WHERE kind = 'email' ORDER BY key LIMIT 1"
+        ).one()
+    return row[0], row[1].removeprefix("email:")
+
+
+def test_login_refuses_a_wrong_password_then_admits_the_right_one(page: Page, site: Site) -> None:
+    page.goto(f"{site.base}/console/decisions")
+    expect(page).to_have_url(f"{site.base}/console/login?next=/console/decisions")
+    page.fill("#username", site.users["analyst"])
+    page.fill("#password", "not-the-password")
+    page.click("button[type=submit]")
+    expect(page.locator("#login-error")).to_contain_text("wrong username or password")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{site.base}/console/decisions")
+    expect(page.locator("header .who")).to_have_text(site.users["analyst"])
+
+
+def test_slash_focuses_the_search_and_an_email_opens_the_member(page: Page, site: Site) -> None:
+    member, email = _email_of_a_member(site)
+    log_in(page, site, "analyst")
+    page.keyboard.press("/")
+    expect(page.locator("#global-search")).to_be_focused()
+    page.keyboard.type(email.upper())  # identifiers are normalised: case does not matter
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{site.base}/console/members/{member}")
+    expect(page.locator("main")).to_contain_text(email)
+
+
+def test_the_overview_draws_its_charts(page: Page, site: Site) -> None:
+    log_in(page, site, "analyst")
+    charts = page.locator("svg[data-chart]")
+    expect(charts.first).to_be_visible()
+    assert charts.count() >= 2
+    box = charts.first.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 50
+    assert charts.first.locator("rect, path, polyline").count() > 0
+
+
+def test_keyboard_g_then_a_letter_moves_between_pages(page: Page, site: Site) -> None:
+    log_in(page, site, "analyst")
+    page.keyboard.press("g")
+    page.keyboard.press("d")
+    expect(page).to_have_url(f"{site.base}/console/decisions")
+    expect(page.locator("h1")).to_have_text("Decision log")
