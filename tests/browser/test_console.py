@@ -56,3 +56,46 @@ def test_keyboard_g_then_a_letter_moves_between_pages(page: Page, site: Site) ->
     page.keyboard.press("d")
     expect(page).to_have_url(f"{site.base}/console/decisions")
     expect(page.locator("h1")).to_have_text("Decision log")
+
+
+def _balance(site: Site, member: str) -> int:
+    from nextbest.ledger.service import Ledger
+
+    return int(Ledger(site.engine).account(member)["balance"])
+
+
+def test_an_admin_adjusts_points_with_a_reason(page: Page, site: Site) -> None:
+    member, _email = _email_of_a_member(site)
+    before = _balance(site, member)
+    log_in(page, site, "admin")
+    page.goto(f"{site.base}/console/members/{member}")
+    page.fill("#adjust-points", "125")
+    page.fill("#adjust-reason", "goodwill: cold latte on 3 May")
+    page.locator("#adjust-form button[type=submit]").click()
+    expect(page.locator(".flash.ok")).to_be_visible()
+    expect(page.locator("#ledger-history")).to_contain_text("goodwill: cold latte on 3 May")
+    assert _balance(site, member) == before + 125
+    page.goto(f"{site.base}/console/audit?action=ledger_adjust")
+    expect(page.locator("#audit-table")).to_contain_text(f"user:{site.users['admin']}")
+
+
+def test_an_admin_unmerges_a_merged_member(page: Page, site: Site) -> None:
+    with site.engine.connect() as conn:
+        merge_id, survivor, merged = conn.exec_driver_sql(
+            "SELECT merge_id, survivor_id, merged_id FROM member_merges "
+            "WHERE undone_at IS NULL ORDER BY merge_id DESC LIMIT 1"
+        ).one()
+    log_in(page, site, "admin")
+    page.goto(f"{site.base}/console/members/{survivor}")
+    form = page.locator(f"#unmerge-{merge_id}")
+    expect(form).to_be_visible()
+    page.fill(f"#unmerge-reason-{merge_id}", "two people share this tablet")
+    form.locator("button[type=submit]").click()
+    expect(page.locator(".flash.ok")).to_be_visible()
+    with site.engine.connect() as conn:
+        undone = conn.exec_driver_sql(
+            f"SELECT undone_at FROM member_merges WHERE merge_id = {int(merge_id)}"
+        ).scalar()
+    assert undone is not None
+    page.goto(f"{site.base}/console/members/{merged}")
+    expect(page.locator("#member-id")).to_contain_text(merged)
