@@ -116,7 +116,9 @@ def test_roles_are_least_privilege_as_documented() -> None:
     assert "audit:read" in analyst
     assert all(p.endswith(":read") for p in analyst), "analysts never write"
     assert analyst < ROLES["marketer"]
-    assert ROLES["marketer"] - analyst == {"decisions:decide"}
+    assert ROLES["marketer"] - analyst == {"decisions:decide", "approvals:propose"}
+    # Four eyes: only admins approve, and the proposer may never approve their own change.
+    assert roles_granting("approvals:decide") == ("admin",)
     assert {"members:read", "ledger:read", "decisions:decide", "consents:write", "inbox:read"} <= (
         ROLES["service_agent"]
     )
