@@ -61,6 +61,17 @@ class Settings(BaseSettings):
         ge=1,
         description="A shareable identifier seen with more anchors than this stops linking.",
     )
+    identity_hash_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Opt-in: store identifier keys as HMAC-SHA256 under this secret (kind:h:<hex>),"
+            " in the identity graph and in stored event payloads; lookups hash what they are"
+            " given. The email and phone needed to send are then kept only in the member's"
+            " profile (attributes email, phone), which erasure deletes; rejected records in"
+            " the dead letters stay as received. Set it before the first ingest and never"
+            " change it: keys stored under another secret no longer match."
+        ),
+    )
     link_merge_probability: float = Field(
         default=0.99,
         gt=0,
@@ -173,3 +184,29 @@ class Settings(BaseSettings):
     def event_history_dir(self) -> Path:
         """Parquet event history that batch analytics read."""
         return self.data_dir / "events"
+
+    # --- where the program's approved files live (``nextbest.agents`` writes them) ---
+    def writable_catalogue_path(self) -> Path:
+        """Where an approved catalogue is written: the configured file, else the data dir's."""
+        return self.decide_catalogue or self.data_dir / "program" / "catalogue.yaml"
+
+    def effective_catalogue_path(self) -> Path | None:
+        """The catalogue file every process reads; None: the built-in demo catalogue.
+
+        A configured file is always it (missing, it is an error, not a silent fallback)."""
+        if self.decide_catalogue is not None:
+            return self.decide_catalogue
+        path = self.writable_catalogue_path()
+        return path if path.is_file() else None
+
+    def writable_journeys_dir(self) -> Path:
+        """Where approved journey files are written: the configured folder, else the data
+        dir's (seeded with the built-in templates when first written)."""
+        return self.journeys_dir or self.data_dir / "program" / "journeys"
+
+    def effective_journeys_dir(self) -> Path | None:
+        """The journey folder every process reads; None: the built-in templates."""
+        if self.journeys_dir is not None:
+            return self.journeys_dir
+        path = self.writable_journeys_dir()
+        return path if path.is_dir() else None

@@ -146,7 +146,7 @@ def next_best_actions(
     replays the logged decisions instead of deciding (and contacting) twice."""
     service = DecisionService(
         engine,
-        default_catalogue(settings.decide_catalogue),
+        default_catalogue(settings.effective_catalogue_path()),
         budget=budget_for(settings, engine),
         log=DecisionLog(engine, flush_seconds=0),
         facts_ttl=0,

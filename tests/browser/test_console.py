@@ -99,3 +99,42 @@ def test_an_admin_unmerges_a_merged_member(page: Page, site: Site) -> None:
     assert undone is not None
     page.goto(f"{site.base}/console/members/{merged}")
     expect(page.locator("#member-id")).to_contain_text(merged)
+
+
+def test_a_marketer_proposes_a_catalogue_change_and_an_admin_approves_it(
+    page: Page, site: Site
+) -> None:
+    log_in(page, site, "marketer")
+    page.goto(f"{site.base}/console/program")
+    editor = page.locator("#catalogue-editor")
+    original = editor.input_value()
+    assert "Apology and a free latte on us" in original
+    # A mistake first: the inline check names it (with its line) before anything is sent.
+    editor.fill(original + "\nbogus_setting: 1\n")
+    expect(page.locator("#catalogue-editor-issues")).to_contain_text("bogus_setting")
+    changed = original.replace("Apology and a free latte on us", "Apology and a pastry on us")
+    editor.fill(changed)
+    expect(page.locator("#catalogue-editor-issues")).not_to_contain_text("bogus_setting")
+    page.locator("#catalogue-editor-propose").click()
+    expect(page.locator(".flash.ok")).to_be_visible()
+    with site.engine.connect() as conn:
+        proposal = conn.exec_driver_sql(
+            "SELECT proposal_id FROM proposals WHERE status = 'pending' "
+            "ORDER BY proposed_at DESC LIMIT 1"
+        ).scalar()
+    assert proposal
+    page.locator("form.logout button").click()
+    log_in(page, site, "admin")
+    page.goto(f"{site.base}/console/approvals")
+    expect(page.locator(f"#proposal-{proposal}")).to_contain_text("Apology and a pastry on us")
+    page.locator(f"#approve-{proposal} button[type=submit]").click()
+    expect(page.locator(".flash.ok")).to_be_visible()
+    with site.engine.connect() as conn:
+        status = conn.exec_driver_sql(
+            f"SELECT status FROM proposals WHERE proposal_id = '{proposal}'"
+        ).scalar()
+    assert status == "approved"
+    written = site.settings.data_dir / "program" / "catalogue.yaml"
+    assert "Apology and a pastry on us" in written.read_text()
+    page.goto(f"{site.base}/console/program")
+    expect(page.locator("#catalogue-actions")).to_contain_text("Apology and a pastry on us")

@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.decisions = DecisionService(
         db,
-        default_catalogue(settings.decide_catalogue),
+        default_catalogue(settings.effective_catalogue_path()),
         budget=budget_for(settings, db),
         facts_ttl=settings.decide_facts_ttl,
         region=settings.default_region,

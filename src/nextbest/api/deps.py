@@ -5,7 +5,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 
 from nextbest.api.keys_store import ApiKey
@@ -17,6 +19,9 @@ from nextbest.ledger.service import Ledger
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
+# The largest id an integer primary key holds on every database (PostgreSQL's serial is 32
+# bits): a larger one in a request is a 422 naming the field, not a driver overflow (500).
+ROW_ID_MAX = 2**31 - 1
 
 
 async def _settings(request: Request) -> Settings:
@@ -70,6 +75,70 @@ async def _raw_body(request: Request) -> bytes:
     # Read on the event loop (cheap IO); parsing happens in the threadpool route.
     return await request.body()
 
+
+NUL = "\x00"
+_NUL_REASON = "contains a NUL character (\\x00), which no store can hold"
+
+
+def _nul_at(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """Where the first string (or object key) holding NUL is in a decoded JSON value."""
+    if isinstance(value, str):
+        return loc if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if NUL in key:
+                return (*loc, key)
+            if (found := _nul_at(item, (*loc, key))) is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _nul_at(item, (*loc, i))) is not None:
+                return found
+    return None
+
+
+def _refused(loc: tuple[str | int, ...]) -> RequestValidationError:
+    return RequestValidationError([{"loc": loc, "msg": _NUL_REASON, "type": "string_nul"}])
+
+
+class RefuseNul:
+    """A router dependency: a request with NUL in a path or query parameter, a header or
+    (``body=True``) a string of its JSON body is a 422 naming the field.
+
+    PostgreSQL text cannot hold NUL and no id, identifier or reason needs one; refused
+    here, it never reaches a query as a driver error (500). The events route checks its
+    body per record instead (``nextbest.events.validate``), so one bad event is
+    dead-lettered and the others still land.
+    """
+
+    def __init__(self, *, body: bool = True) -> None:
+        self.body = body
+
+    async def __call__(self, request: Request) -> None:
+        sources = (
+            ("path", request.path_params.items()),
+            ("query", request.query_params.multi_items()),
+            ("header", request.headers.items()),
+        )
+        for where, items in sources:
+            for name, value in items:
+                if NUL in name or NUL in str(value):
+                    raise _refused((where, name))
+        if not self.body:
+            return
+        raw = await request.body()
+        # NUL reaches a JSON string only escaped; a raw NUL byte is not valid JSON anyway.
+        if b"\\u0000" in raw:
+            try:
+                decoded = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return  # the route's own parsing answers for that
+            if (found := _nul_at(decoded, ("body",))) is not None:
+                raise _refused(found)
+
+
+NoNul = Depends(RefuseNul())
+NoNulOutsideBody = Depends(RefuseNul(body=False))
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]

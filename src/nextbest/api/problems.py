@@ -214,11 +214,58 @@ def _phrase(status: int) -> str:
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers: every class of the table, Starlette's errors, and the rest."""
+    """Register the handlers: every class of the table, Starlette's errors, and the rest;
+    and make the OpenAPI document describe the problems they answer."""
     for cls in PROBLEMS:
         app.add_exception_handler(cls, _handle_known)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
     app.add_exception_handler(Exception, _handle_unexpected)
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_SCHEMAS = "#/components/schemas/"
+# FastAPI's own 422 body, which our handler never sends (it answers problem+json).
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+
+
+def document_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI ``document`` (changed in place) saying what the handlers really answer.
+
+    Every error response is ``application/problem+json`` with the problem schema (FastAPI
+    documents its 422 and the routes' problems as ``application/json``). An operation with
+    a body also answers 400 (a body the framework cannot decode, e.g. not UTF-8), and one
+    that takes an API key 429 (over its rate limit).
+    """
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault(
+        ProblemModel.__name__, ProblemModel.model_json_schema(ref_template=_SCHEMAS + "{model}")
+    )
+    ref = _SCHEMAS + ProblemModel.__name__
+    titles = {p.status: p.title for p in PROBLEMS.values()}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": titles[400]})
+            if "401" in responses:
+                responses.setdefault("429", {"description": _phrase(429)})
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": ref}}}
+                    if status == "422":
+                        response["description"] = titles[422]
+    text = orjson.dumps(document.get("paths", {})).decode()
+    if not any(f'"{_SCHEMAS}{name}"' in text for name in _FASTAPI_VALIDATION):
+        for name in _FASTAPI_VALIDATION:
+            schemas.pop(name, None)
+    return document
 
 
 def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -89,7 +89,9 @@ class Dispatcher:
         )
         self.budget = budget if budget is not None else budget_for(settings, db)
         self.policy = (
-            policy if policy is not None else default_catalogue(settings.decide_catalogue).policy
+            policy
+            if policy is not None
+            else default_catalogue(settings.effective_catalogue_path()).policy
         )
         self.templates = templates or Templates(settings.channels_templates_dir)
         self.retry = RetryPolicy(

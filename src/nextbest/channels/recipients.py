@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from nextbest.decide.engine import MemberFacts
 from nextbest.decide.facts import load_facts
+from nextbest.identity.hashing import carriable, is_hashed
 from nextbest.identity.repository import current_member
 from nextbest.store import tables as t
 
@@ -43,16 +44,28 @@ def recipient(conn: Connection, member_id: str, *, now: datetime) -> Recipient:
 def address(rec: Recipient, channel: str) -> str | None:
     """The newest identifier of the channel's kind (``email:a@b.co`` gives ``a@b.co``).
 
+    With identifiers stored hashed the key holds no address: the profile's contact point
+    of that kind (kept by ingestion in that mode) is used, or none.
+
     >>> from nextbest.decide.engine import MemberFacts
     >>> r = Recipient("m_1", MemberFacts(member_id="m_1", env={}), ("phone:+1415", "email:a@b.co"))
     >>> address(r, "email"), address(r, "sms"), address(r, "push")
     ('a@b.co', '+1415', None)
+    >>> hashed = ("email:h:" + "0" * 64,)
+    >>> facts = MemberFacts(member_id="m_1", env={"member": {"email": "a@b.co"}})
+    >>> bare = MemberFacts(member_id="m_1", env={})
+    >>> [address(Recipient("m_1", f, hashed), "email") for f in (facts, bare)]
+    ['a@b.co', None]
     """
     kind = ADDRESS_KIND.get(channel)
     if kind is None:
         return None
     prefix = f"{kind}:"
-    return next((k[len(prefix) :] for k in rec.keys if k.startswith(prefix)), None)
+    key = next((k for k in rec.keys if k.startswith(prefix)), None)
+    if key is None or not is_hashed(key):
+        return None if key is None else key[len(prefix) :]
+    contact = rec.facts.env.get("member", {}).get(kind)
+    return contact if isinstance(contact, str) and contact else None
 
 
 def event_identifiers(keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -62,12 +75,16 @@ def event_identifiers(keys: tuple[str, ...]) -> dict[str, Any] | None:
     {'loyalty_id': 'L1'}
     >>> event_identifiers(("ext:crm:42",))
     {'external_ids': {'crm': '42'}}
+    >>> event_identifiers(("email:h:" + "0" * 64,)) is None
+    True
     """
     for kind in EVENT_KINDS:
         for key in keys:
             head, _, rest = key.partition(":")
             if head != kind:
                 continue
+            if not carriable(key):
+                continue  # a hashed email or phone: the event would be refused
             if kind == "ext":
                 system, _, ident = rest.partition(":")
                 return {"external_ids": {system: ident}}

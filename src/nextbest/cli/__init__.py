@@ -32,6 +32,7 @@ from nextbest.cli import (
     models,
     models_btyd,
     program,
+    proposals,
     recommend,
     score,
     segments,
@@ -71,6 +72,7 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(program.app, name="program")
+app.add_typer(proposals.app, name="proposals")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(bench.app, name="bench")
 app.add_typer(models.app, name="models")

@@ -24,7 +24,7 @@ def _service(settings: Settings, catalogue: Path | None) -> Any:
     db = make_engine(settings)
     return DecisionService(
         db,
-        default_catalogue(catalogue or settings.decide_catalogue),
+        default_catalogue(catalogue or settings.effective_catalogue_path()),
         budget=budget_for(settings, db),
         facts_ttl=0,
         region=settings.default_region,
@@ -188,7 +188,7 @@ def learn(
     db = make_engine(settings)
     now = (at or datetime.now(UTC)).astimezone(UTC)
     report = learn_from_outcomes(
-        db, default_catalogue(catalogue or settings.decide_catalogue), now=now
+        db, default_catalogue(catalogue or settings.effective_catalogue_path()), now=now
     )
     if as_json:
         print(json.dumps(report.to_dict()))

@@ -59,7 +59,7 @@ def report(
 
     settings = Settings()
     db = make_engine(settings, url=database_url)
-    cat = default_catalogue(catalogue or settings.decide_catalogue)
+    cat = default_catalogue(catalogue or settings.effective_catalogue_path())
     plan = Plan(window_days=window_days, mde=mde, cost_per_point=cat.cost_per_point)
     results = experiments_report(
         db, now=_utc(at or datetime.now(UTC)), plan=plan, holdout_share=cat.learning.holdout_share

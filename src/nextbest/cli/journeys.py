@@ -23,10 +23,10 @@ def list_journeys() -> None:
     from nextbest.journeys.catalog import load_journeys
 
     settings = Settings()
-    table = Table(title=f"journeys ({settings.journeys_dir or 'built-in templates'})")
+    table = Table(title=f"journeys ({settings.effective_journeys_dir() or 'built-in templates'})")
     for col in ("journey", "name", "trigger", "steps", "holdout", "version"):
         table.add_column(col)
-    for j in load_journeys(settings.journeys_dir):
+    for j in load_journeys(settings.effective_journeys_dir()):
         trig = j.trigger.model_dump(exclude_defaults=True)
         table.add_row(
             j.id, j.name, json.dumps(trig), str(len(j.steps)), f"{j.holdout:.0%}", j.version
@@ -81,7 +81,9 @@ def stats(
 
     settings = Settings()
     db = make_engine(settings)
-    chosen = [j for j in load_journeys(settings.journeys_dir) if journey in (None, j.id)]
+    chosen = [
+        j for j in load_journeys(settings.effective_journeys_dir()) if journey in (None, j.id)
+    ]
     if not chosen:
         raise typer.BadParameter(f"no journey {journey!r}")
     results = [journey_stats(db, j) for j in chosen]

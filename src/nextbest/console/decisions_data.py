@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from nextbest.errors import NotFound
+from nextbest.identity.hashing import KeyHasher
 from nextbest.profiles.read import resolve_member
 from nextbest.store import tables as t
 
@@ -56,6 +57,7 @@ def search(
     contacted_only: bool = False,
     before: str | None = None,
     region: str = "US",
+    hasher: KeyHasher | None = None,
     limit: int = PAGE,
 ) -> DecisionPage:
     """Newest first. ``member`` is any identifier (NotFound if it names nobody); ``before``
@@ -74,7 +76,7 @@ def search(
         d.c.catalogue_version,
     ).order_by(d.c.decided_at.desc(), d.c.decision_id.desc())
     with engine.connect() as conn:
-        member_id = resolve_member(conn, member, region=region) if member else None
+        member_id = resolve_member(conn, member, region=region, hasher=hasher) if member else None
         if member_id is not None:
             query = query.where(d.c.member_id == member_id)
         if action:

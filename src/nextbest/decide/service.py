@@ -42,8 +42,22 @@ def default_catalogue(path: Path | None = None) -> Catalogue:
     """The configured catalogue file, or the demo program's built-in one."""
     if path is not None:
         return load_catalogue(path)
-    text = (resources.files("nextbest.decide") / "catalogues" / "bean_and_bake.yaml").read_text()
-    return parse_catalogue(text, source="bean_and_bake.yaml")
+    return parse_catalogue(builtin_catalogue_text(), source="bean_and_bake.yaml")
+
+
+def builtin_catalogue_text() -> str:
+    return (resources.files("nextbest.decide") / "catalogues" / "bean_and_bake.yaml").read_text()
+
+
+def effective_catalogue_text(settings: Settings) -> str:
+    """The text of the catalogue every process reads (an approved file, else the built-in)."""
+    path = settings.effective_catalogue_path()
+    return path.read_text(encoding="utf-8") if path is not None else builtin_catalogue_text()
+
+
+def effective_catalogue(settings: Settings) -> Catalogue:
+    """The catalogue every process reads: ``Settings.effective_catalogue_path`` or built-in."""
+    return default_catalogue(settings.effective_catalogue_path())
 
 
 def budget_for(settings: Settings, db: Engine) -> ContactBudget:
@@ -178,6 +192,15 @@ class DecisionService:
                     self.db, prior_strength=self.catalogue.learning.prior_strength
                 )
                 self.engine = DecisionEngine(self.catalogue, learner)
+
+    def use_catalogue(self, catalogue: Catalogue) -> None:
+        """Decide with ``catalogue`` from now on (an approved change), keeping the learner.
+
+        Only this process changes at once; other processes (journey workers, batch runs,
+        other API workers) read the approved file at their next start."""
+        with self._learner_lock:
+            self.engine = DecisionEngine(catalogue, self.engine.learner)
+            self.catalogue = catalogue
 
     # --- the decision ----------------------------------------------------------------
     def decide(

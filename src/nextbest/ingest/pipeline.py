@@ -26,7 +26,9 @@ from sqlalchemy import Connection, Engine
 from nextbest.config import Settings
 from nextbest.events import Rejection
 from nextbest.identity.graph import Merge, resolve
+from nextbest.identity.hashing import key_hasher
 from nextbest.identity.repository import apply_resolution, first_seen, known_keys
+from nextbest.ingest.hashed import Contacts, hash_batch, keep_contacts
 from nextbest.ingest.history import EventHistory
 from nextbest.ingest.prepare import PreparedBatch, PreparedEvent, prepare
 from nextbest.ingest.readers import RawChunk, decode
@@ -117,6 +119,7 @@ class Ingestor:
         self.region = settings.default_region
         self.timings = Timings()
         self.profiles = ProfileCache()
+        self.hasher = key_hasher(settings.identity_hash_key)
 
     # -- entry points -------------------------------------------------------------------
     def ingest_records(self, records: Iterable[RawRecord], *, origin: str) -> IngestReport:
@@ -186,8 +189,13 @@ class Ingestor:
         started = time.perf_counter()
         now = self.clock()
         report = IngestReport(duplicates=prepared.duplicates)
+        contacts: Contacts = {}
+        if self.hasher is not None:  # from here on no raw identifier is stored
+            prepared, contacts = hash_batch(prepared, self.hasher)
         try:
-            members, fresh = self._transaction(prepared, now=now, report=report, origin=origin)
+            members, fresh = self._transaction(
+                prepared, now=now, report=report, origin=origin, contacts=contacts
+            )
         except BaseException:
             self.profiles.clear()  # cached states may hold this chunk's uncommitted changes
             raise
@@ -200,7 +208,13 @@ class Ingestor:
         return report
 
     def _transaction(
-        self, prepared: PreparedBatch, *, now: datetime, report: IngestReport, origin: str
+        self,
+        prepared: PreparedBatch,
+        *,
+        now: datetime,
+        report: IngestReport,
+        origin: str,
+        contacts: Contacts,
     ) -> tuple[dict[str, str | None], list[PreparedEvent]]:
         events = {e.event_id: e for e in prepared.events}
         members: dict[str, str | None] = {}
@@ -211,12 +225,18 @@ class Ingestor:
                 report.duplicates += 1
             fresh = list(events.values())
             if fresh:
-                members = self._write(conn, fresh, now=now, report=report)
+                members = self._write(conn, fresh, now=now, report=report, contacts=contacts)
             self._dead_letter(conn, prepared.rejections, origin=origin, now=now)
         return members, fresh
 
     def _write(
-        self, conn: Connection, fresh: list[PreparedEvent], *, now: datetime, report: IngestReport
+        self,
+        conn: Connection,
+        fresh: list[PreparedEvent],
+        *,
+        now: datetime,
+        report: IngestReport,
+        contacts: Contacts,
     ) -> dict[str, str | None]:
         """Write new events and everything they change; returns event -> member."""
         keys = {key for e in fresh for key in e.keys}
@@ -254,7 +274,11 @@ class Ingestor:
             if member is None:
                 report.anonymous += 1
             else:
-                state_of(member).apply(event.facts)
+                state = state_of(member)
+                state.apply(event.facts)
+                if event.event_id in contacts:  # hashed mode: the profile keeps them
+                    found = contacts[event.event_id]
+                    keep_contacts(state.attributes, found, at=event.at, event_id=event.event_id)
         delete_states(conn, set(merged_away) & set(current))
         save_states(conn, out, now=now)
         self.profiles.forget(merged_away)

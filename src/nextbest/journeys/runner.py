@@ -31,6 +31,7 @@ from nextbest.decide.facts import load_facts
 from nextbest.decide.governance import zone
 from nextbest.decide.service import DecisionService
 from nextbest.events.identifiers import IDENTIFIER_KINDS
+from nextbest.identity.hashing import carriable
 from nextbest.journeys.definition import Journey, parse_journey
 from nextbest.journeys.steps import ACTIVE, DONE, EXITED, HOLDOUT, Advance, Effect, run_step
 from nextbest.ledger.service import Ledger
@@ -504,16 +505,17 @@ class JourneyRunner:
     def _identifiers(self, member_id: str) -> dict[str, str]:
         """One of the member's identifiers, as an event carries it."""
         with self.db.connect() as conn:
-            key = conn.execute(
+            keys = conn.execute(
                 select(t.identifiers.c.key)
                 .where(t.identifiers.c.member_id == member_id)
                 .order_by(t.identifiers.c.key)
-                .limit(1)
-            ).scalar_one_or_none()
-        if key is None:
-            return {}
-        kind, _sep, value = str(key).partition(":")
-        return {kind: value} if kind in IDENTIFIER_KINDS else {}
+            ).scalars()
+            # Stored hashed, only some kinds can be carried back (identity.hashing).
+            for key in keys:
+                kind, _sep, value = str(key).partition(":")
+                if kind in IDENTIFIER_KINDS and carriable(str(key)):
+                    return {kind: value}
+        return {}
 
     def _commit(
         self,

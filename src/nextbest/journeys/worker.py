@@ -50,7 +50,7 @@ class Worker:
     ) -> None:
         # ``clock`` lets tests walk members through days of waits; None is the wall clock.
         self.db = db if db is not None else make_engine(settings)
-        catalogue = default_catalogue(settings.decide_catalogue)
+        catalogue = default_catalogue(settings.effective_catalogue_path())
         self.budget = budget or budget_for(settings, self.db)
         # The worker logs each decision before moving on: a crash must not lose one whose
         # contact slots were taken (flush_seconds=0 writes synchronously).
@@ -73,7 +73,7 @@ class Worker:
 
         self.runner = JourneyRunner(
             self.db,
-            journeys if journeys is not None else load_journeys(settings.journeys_dir),
+            journeys if journeys is not None else load_journeys(settings.effective_journeys_dir()),
             ledger=Ledger(self.db, clock=clock),
             decisions=self.decisions,
             record_event=record,

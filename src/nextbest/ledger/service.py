@@ -28,6 +28,14 @@ from nextbest.store import tables as t
 from nextbest.store.engine import write_transaction
 
 REVERSIBLE = ("earn", "burn", "adjust", "clawback")
+
+
+def _no_nul(field: str, value: str) -> None:
+    # PostgreSQL text cannot hold NUL: refused here, not as a driver error mid-transaction.
+    if "\x00" in value:
+        raise InvalidRequest(f"{field}: contains a NUL character (\\x00)")
+
+
 # Callers' idempotency keys live in a namespace of their own: a till cannot pre-empt the
 # keys the ledger derives itself (``earn:<event id>``, ``expire:…``, ``merge:…``).
 CLIENT = "request:"
@@ -82,6 +90,7 @@ class Ledger:
         Two first calls with one key at once: the loser's insert fails on the unique key,
         and it answers with the winner's entry.
         """
+        _no_nul("idempotency key", idempotency_key)
         now = self.clock()
         key = CLIENT + idempotency_key
 
@@ -149,6 +158,7 @@ class Ledger:
         """A manual credit or debit: needs a reason, lands in the audit log."""
         if not reason.strip():
             raise InvalidRequest("an adjustment needs a reason")
+        _no_nul("reason", reason)
         if points == 0:
             raise InvalidRequest("an adjustment of 0 points changes nothing")
         digest = request_hash(op="adjust", member=member_id, points=points, reason=reason)
@@ -202,6 +212,8 @@ class Ledger:
         """Undo an earn, burn, adjustment or clawback with a mirror entry (never a delete)."""
         if not reason.strip():
             raise InvalidRequest("a reversal needs a reason")
+        _no_nul("reason", reason)
+        _no_nul("entry_id", entry_id)
         digest = request_hash(op="reverse", entry=entry_id, reason=reason)
 
         def act(conn: Connection, program: Program, key: str, now: datetime) -> tuple[Book, Entry]:

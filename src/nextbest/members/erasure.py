@@ -9,9 +9,17 @@ finance needs its totals: accounts, entries, postings, lots and tiers are re-key
 anonymous id (``erased_<hex>``, random, so it cannot be recomputed from the member id), with
 reason texts dropped and every reference that named the person replaced by a salted hash.
 
+With Redis configured, the member's contact-budget counters and the event-stream entries
+naming them go too (``erasure_stores``). With identifiers stored hashed the identifier given
+is hashed to find the member, and records kept as received (dead letters, stream entries)
+are matched by hashing the identifiers they carry. What stays out of reach (copies held by
+delivery providers, backups, trained artefacts found to name the member) is listed in the
+report's ``unreachable``, with the reason.
+
 The database work is one transaction (holding the identity-graph lock); the files are
-rewritten inside it, so a failure rolls everything back and the erasure can be retried.
-The erasure itself is recorded in ``erasures`` with per-store counts, never identifiers.
+rewritten and Redis cleared inside it, so a failure rolls everything back and the erasure
+can be retried. The erasure itself is recorded in ``erasures`` with per-store counts, never
+identifiers.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +38,16 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Table, delete, insert, or_, select, update
 
+from nextbest.config import Settings
 from nextbest.errors import NotFound
+from nextbest.identity.hashing import HASHED_KEYS_FIELD, KeyHasher, key_hasher
+from nextbest.members.erasure_stores import (
+    BUDGET_PREFIX,
+    RecordMatcher,
+    erase_redis,
+    models_naming,
+    unreachable,
+)
 from nextbest.profiles.read import resolve_member
 from nextbest.store import tables as t
 from nextbest.store.engine import graph_transaction
@@ -46,6 +63,8 @@ class ErasureReport:
     erased_at: datetime
     actor: str
     counts: dict[str, int]
+    # store -> why it could not be erased from here
+    unreachable: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +73,7 @@ class ErasureReport:
             "erased_at": self.erased_at.isoformat(),
             "actor": self.actor,
             "counts": dict(self.counts),
+            "unreachable": dict(self.unreachable),
         }
 
 
@@ -114,7 +134,9 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(v)
 
 
-PERSONAL_FIELDS = ("identifiers", "order_id")
+PERSONAL_FIELDS = ("identifiers", "order_id", HASHED_KEYS_FIELD)
+# Profile attributes that hold contact points (kept there when identifiers are hashed).
+CONTACT_ATTRIBUTES = ("email", "phone")
 
 
 def _group(conn: Connection, member: str) -> list[str]:
@@ -134,6 +156,13 @@ def _tokens(conn: Connection, group: list[str]) -> tuple[set[str], set[str]]:
     ).scalars():
         tokens.add(key)
         tokens.add(key.split(":", 1)[-1])
+    for (state,) in conn.execute(
+        select(t.profiles.c.state).where(t.profiles.c.member_id.in_(group))
+    ):
+        attributes = orjson.loads(state).get("attributes") or {}
+        for name in CONTACT_ATTRIBUTES:
+            if isinstance(attributes.get(name), list) and isinstance(attributes[name][0], str):
+                tokens.add(attributes[name][0])
     event_ids: set[str] = set()
     for event_id, payload in conn.execute(
         select(t.events.c.event_id, t.events.c.payload).where(t.events.c.member_id.in_(group))
@@ -151,14 +180,20 @@ def _delete(conn: Connection, table: Table, *where: Any) -> int:
 
 
 def _delete_naming(
-    conn: Connection, table: Table, key: str, columns: list[str], s: Scrubber
+    conn: Connection,
+    table: Table,
+    key: str,
+    columns: list[str],
+    s: Scrubber,
+    names: Callable[[str | None], bool] | None = None,
 ) -> int:
     """Delete the rows whose text columns name the person (a scan: these tables are small)."""
     pk = table.c[key]
+    names = names or s.names
     doomed = [
         row[0]
         for row in conn.execute(select(pk, *(table.c[c] for c in columns)))
-        if any(s.names(v) for v in row[1:])
+        if any(names(v) for v in row[1:])
     ]
     for chunk in _chunks(doomed):
         conn.execute(delete(table).where(pk.in_(chunk)))
@@ -171,7 +206,7 @@ def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
 
 
 def _erase_personal(
-    conn: Connection, group: list[str], event_ids: set[str], s: Scrubber
+    conn: Connection, group: list[str], event_ids: set[str], s: Scrubber, matcher: RecordMatcher
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     events = sorted(event_ids)
@@ -231,7 +266,7 @@ def _erase_personal(
     counts["profiles"] = _delete(conn, t.profiles, t.profiles.c.member_id.in_(group))
     counts["events"] = _delete(conn, t.events, t.events.c.member_id.in_(group))
     counts["dead_letters"] = _delete_naming(
-        conn, t.dead_letters, "dead_letter_id", ["raw", "reason", "event_id", "origin"], s
+        conn, t.dead_letters, "dead_letter_id", ["raw", "reason", "event_id", "origin"], s, matcher
     )
     counts["members"] = _delete(conn, t.members, t.members.c.member_id.in_(group))
     return counts
@@ -412,18 +447,24 @@ def _write_parquet(table: Any, target: Path) -> None:
     pq.write_table(table, target, compression="zstd")
 
 
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Where the member's data lives beyond the database tables."""
+
+    data_dir: Path
+    history_dir: Path
+    region: str
+    hasher: KeyHasher | None
+    redis_url: str | None
+    redis_prefix: str
+    stream: str | None
+
+
 def _erase(
-    conn: Connection,
-    identifier: str,
-    *,
-    region: str,
-    salt: str,
-    anonymous_id: str,
-    data_dir: Path,
-    history_dir: Path,
-) -> dict[str, int]:
+    conn: Connection, identifier: str, *, salt: str, anonymous_id: str, where: _Where
+) -> tuple[dict[str, int], dict[str, str]]:
     try:
-        member = resolve_member(conn, identifier, region=region)
+        member = resolve_member(conn, identifier, region=where.region, hasher=where.hasher)
     except NotFound:
         raise NotFound(
             f"no member with identifier {identifier!r} (never known, or already erased)"
@@ -431,14 +472,32 @@ def _erase(
     group = _group(conn, member)
     event_ids, tokens = _tokens(conn, group)
     scrub = Scrubber(salt=salt, anonymous_id=anonymous_id, member_ids=group, tokens=tokens)
+    keys = set(
+        conn.execute(
+            select(t.identifiers.c.key).where(t.identifiers.c.member_id.in_(group))
+        ).scalars()
+    )
+    matcher = RecordMatcher(scrub.names, hasher=where.hasher, keys=keys, region=where.region)
     counts = {"members_in_group": len(group)}
     counts |= _rekey_ledger(conn, group, scrub)
-    counts |= _erase_personal(conn, group, event_ids, scrub)
-    # Files last, still inside the transaction: if rewriting one fails, nothing commits and
-    # the erasure can run again (rewriting is idempotent).
-    counts["direct_mail_rows"] = _erase_direct_mail(data_dir / "direct_mail", scrub)
-    counts["event_history_rows"] = _erase_event_history(history_dir, event_ids, scrub)
-    return counts
+    counts |= _erase_personal(conn, group, event_ids, scrub, matcher)
+    naming_models = models_naming(conn, scrub.names)
+    counts["model_artefacts_naming"] = sum(len(v) for v in naming_models.values())
+    # Files and Redis last, still inside the transaction: if one fails, nothing commits
+    # and the erasure can run again (each step is idempotent).
+    counts["direct_mail_rows"] = _erase_direct_mail(where.data_dir / "direct_mail", scrub)
+    counts["event_history_rows"] = _erase_event_history(where.history_dir, event_ids, scrub)
+    if where.redis_url is not None:
+        import redis
+
+        client = redis.Redis.from_url(where.redis_url)
+        try:
+            counts |= erase_redis(
+                client, group, prefix=where.redis_prefix, stream=where.stream, names=matcher
+            )
+        finally:
+            client.close()
+    return counts, unreachable(counts, naming_models)
 
 
 def erase_member(
@@ -450,28 +509,35 @@ def erase_member(
     actor: str,
     region: str = "US",
     now: datetime | None = None,
+    settings: Settings | None = None,
+    redis_prefix: str = BUDGET_PREFIX,
 ) -> ErasureReport:
     """Erase the member behind ``identifier``; raises NotFound (also when already erased).
 
     ``history_dir`` is the Parquet event history (default ``data_dir/events``); flush any
-    buffered writer of it first.
+    buffered writer of it first. ``settings`` brings the stores configured beyond the
+    database: Redis (``redis_url``: budget counters under ``redis_prefix``, the event
+    stream) and hashed identifiers (``identity_hash_key``).
     """
     erased_at = now or datetime.now(UTC)
     erasure_id = f"er_{uuid.uuid4().hex}"
     anonymous_id = f"{ERASED}_{uuid.uuid4().hex[:16]}"
+    where = _Where(
+        data_dir=data_dir,
+        history_dir=history_dir or data_dir / "events",
+        region=region,
+        hasher=key_hasher(settings.identity_hash_key) if settings else None,
+        redis_url=settings.redis_url if settings else None,
+        redis_prefix=redis_prefix,
+        stream=settings.stream_name if settings else None,
+    )
     sqlite = engine.dialect.name == "sqlite"
     with graph_transaction(engine) as conn:
         if sqlite:  # zero deleted content in the file instead of leaving it in free space
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
         try:
-            counts = _erase(
-                conn,
-                identifier,
-                region=region,
-                salt=erasure_id,
-                anonymous_id=anonymous_id,
-                data_dir=data_dir,
-                history_dir=history_dir or data_dir / "events",
+            counts, out_of_reach = _erase(
+                conn, identifier, salt=erasure_id, anonymous_id=anonymous_id, where=where
             )
         finally:
             if sqlite:
@@ -488,4 +554,4 @@ def erase_member(
     if sqlite:  # old page images stay in the write-ahead log until it is truncated
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    return ErasureReport(erasure_id, anonymous_id, erased_at, actor, counts)
+    return ErasureReport(erasure_id, anonymous_id, erased_at, actor, counts, out_of_reach)

@@ -23,6 +23,7 @@ from nextbest.config import Settings
 from nextbest.errors import Conflict, NotFound
 from nextbest.events import EVENT_ADAPTER
 from nextbest.identity.graph import Sighting, member_id_for, resolve
+from nextbest.identity.hashing import CONTACT_KINDS, keep_contacts, stored_keys
 from nextbest.identity.repository import as_utc, current_member
 from nextbest.ledger.members import follow_unmerge
 from nextbest.profiles.repository import delete_states, save_states
@@ -165,6 +166,7 @@ def unmerge(
         report.identifiers_moved = len(moved_keys)
 
         states: dict[str, ProfileState] = {s: ProfileState() for s in report.groups}
+        held = _contacts(conn, top)
         earliest: dict[str, datetime] = {}
         moves = []
         event_owner: dict[str, str] = {}
@@ -176,6 +178,13 @@ def unmerge(
             states[target].apply(e.facts)
             if target not in earliest or e.occurred_at < earliest[target]:
                 earliest[target] = e.occurred_at
+        # Contact points (hashed-identifier mode) follow the event that stated them.
+        for kind, (value, at, stated_by) in held.items():
+            if stated_by in event_owner:
+                found = ((kind, value),)
+                keep_contacts(
+                    states[event_owner[stated_by]].attributes, found, at=at, event_id=stated_by
+                )
         execute_many(conn, "UPDATE events SET member_id = ? WHERE event_id = ?", moves)
         report.events_moved = len(moves)
         execute_many(
@@ -265,17 +274,30 @@ def _events(conn: Connection, group: Collection[str], region: str) -> dict[str, 
     )
     out: dict[str, _Event] = {}
     for event_id, member, payload in rows:
-        event = EVENT_ADAPTER.validate_python(orjson.loads(payload), context={"region": region})
+        data = orjson.loads(payload)
+        hashed = stored_keys(data)  # hashed mode stores the keys instead of the identifiers
+        event = EVENT_ADAPTER.validate_python(data, context={"region": region})
         facts = facts_of(event)
         out[event_id] = _Event(
             event_id,
             member,
             as_utc(event.occurred_at),
             facts[1],
-            tuple(event.identifiers.keys()),
+            hashed if hashed is not None else tuple(event.identifiers.keys()),
             facts,
         )
     return out
+
+
+def _contacts(conn: Connection, member: str) -> dict[str, list[Any]]:
+    """The contact points the member's profile holds (hashed-identifier mode keeps them)."""
+    state = conn.execute(
+        select(t.profiles.c.state).where(t.profiles.c.member_id == member)
+    ).scalar_one_or_none()
+    if state is None:
+        return {}
+    attributes = orjson.loads(state).get("attributes") or {}
+    return {k: attributes[k] for k in CONTACT_KINDS if k in attributes}
 
 
 def _first_seen(conn: Connection, group: Collection[str]) -> dict[str, datetime]:

@@ -10,21 +10,32 @@ from sqlalchemy import Connection, Engine, select
 
 from nextbest.errors import NotFound
 from nextbest.events.identifiers import parse_key
+from nextbest.identity.hashing import KeyHasher, is_hashed
 from nextbest.identity.repository import as_utc, current_member
 from nextbest.profiles.state import ProfileState
 from nextbest.store import tables as t
 
 
-def resolve_member(conn: Connection, identifier: str, *, region: str = "US") -> str:
-    """Member id for a member id (``m_…``) or any identifier; raises NotFound."""
+def resolve_member(
+    conn: Connection, identifier: str, *, region: str = "US", hasher: KeyHasher | None = None
+) -> str:
+    """Member id for a member id (``m_…``) or any identifier; raises NotFound.
+
+    With a ``hasher`` (identifiers stored hashed) the identifier is normalised and hashed
+    as ingestion stored it; a key given already hashed (``email:h:<hex>``) is used as is.
+    """
     text = identifier.strip()
+    if "\x00" in text:  # no identifier holds NUL, and PostgreSQL refuses it in a query
+        raise NotFound(f"no member with identifier {identifier!r}: it contains a NUL character")
     if text.startswith("m_"):
         member = current_member(conn, text)
     else:
         try:
-            key = parse_key(text, region=region)
+            key = text if is_hashed(text) else parse_key(text, region=region)
         except ValueError as exc:
             raise NotFound(str(exc)) from None
+        if hasher is not None:
+            key = hasher.key(key)
         member = conn.execute(
             select(t.identifiers.c.member_id).where(t.identifiers.c.key == key)
         ).scalar_one_or_none()
@@ -70,10 +81,12 @@ def profile_fields(state: ProfileState) -> dict[str, Any]:
     }
 
 
-def member_view(engine: Engine, identifier: str, *, region: str = "US") -> dict[str, Any]:
+def member_view(
+    engine: Engine, identifier: str, *, region: str = "US", hasher: KeyHasher | None = None
+) -> dict[str, Any]:
     """JSON-ready unified profile for ``identifier``; raises NotFound."""
     with engine.connect() as conn:
-        member = resolve_member(conn, identifier, region=region)
+        member = resolve_member(conn, identifier, region=region, hasher=hasher)
         row = conn.execute(select(t.profiles).where(t.profiles.c.member_id == member)).first()
         state = ProfileState.from_dict(orjson.loads(row.state)) if row else ProfileState()
         idents = conn.execute(

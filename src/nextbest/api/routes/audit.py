@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from nextbest.api.deps import AuditReadKey, EngineDep
+from nextbest.api.deps import ROW_ID_MAX, AuditReadKey, EngineDep, NoNul
 from nextbest.api.problems import openapi_responses
 from nextbest.store import audit
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], dependencies=[NoNul])
 
 
 class AuditEntry(BaseModel):
@@ -38,7 +38,9 @@ def get_audit(
     _key: AuditReadKey,
     subject: str | None = Query(None, max_length=200, description="e.g. a member id, key:<id>"),
     action: str | None = Query(None, max_length=64, description="e.g. merge, api_key_revoke"),
-    before: int | None = Query(None, ge=1, description="Only entries older than this audit_id."),
+    before: int | None = Query(
+        None, ge=1, le=ROW_ID_MAX, description="Only entries older than this audit_id."
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[AuditEntry]:
     with engine.connect() as conn:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from nextbest.api.deps import IDEMPOTENCY_HEADER, DecideKey
+from nextbest.api.deps import IDEMPOTENCY_HEADER, DecideKey, NoNul
 from nextbest.api.problems import openapi_responses
 from nextbest.decide.actions import CHANNELS
 from nextbest.decide.engine import Request as DecisionRequest
@@ -25,7 +25,7 @@ from nextbest.decide.segments import segment_members
 from nextbest.decide.service import DecisionService
 from nextbest.errors import InvalidRequest
 
-router = APIRouter(prefix="/v1", tags=["decisions"])
+router = APIRouter(prefix="/v1", tags=["decisions"], dependencies=[NoNul])
 
 BATCH_MAX = 10_000
 Detail = Literal["summary", "full", "none"]
@@ -142,7 +142,8 @@ def _limiter(request: Request) -> CapacityLimiter:
 
 @router.post(
     "/decisions/batch",
-    responses=openapi_responses(401, 403, 422),
+    # 404: a listed member that no identifier finds.
+    responses=openapi_responses(401, 403, 404, 422),
     summary="Decisions for a segment or a list of members (without explanations)",
 )
 def post_batch(body: BatchBody, request: Request, _key: DecideKey) -> Response:

@@ -8,12 +8,13 @@ import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from nextbest.api.deps import EventsWriteKey, IngestorDep, RawBody, WriteLock
+from nextbest.api.deps import EventsWriteKey, IngestorDep, NoNulOutsideBody, RawBody, WriteLock
 from nextbest.api.problems import BatchRejected, openapi_responses
 from nextbest.errors import InvalidEvent
 from nextbest.ingest.records import RawRecord
 
-router = APIRouter(prefix="/v1", tags=["events"])
+# The body is checked per event (a NUL in one is that event's rejection, not the batch's).
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=[NoNulOutsideBody])
 
 MAX_EVENTS = 10_000
 ORIGIN = "http"

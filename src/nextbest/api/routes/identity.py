@@ -9,18 +9,25 @@ the actor in the audit log.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from nextbest.api.deps import EngineDep, MembersReadKey, MembersWriteKey, SettingsDep
+from nextbest.api.deps import (
+    ROW_ID_MAX,
+    EngineDep,
+    MembersReadKey,
+    MembersWriteKey,
+    NoNul,
+    SettingsDep,
+)
 from nextbest.api.keys_store import actor_of
 from nextbest.api.problems import openapi_responses
 from nextbest.members import review
 from nextbest.members.unmerge import unmerge
 
-router = APIRouter(prefix="/v1", tags=["identity"])
+router = APIRouter(prefix="/v1", tags=["identity"], dependencies=[NoNul])
 
 
 class Decision(BaseModel):
@@ -30,7 +37,7 @@ class Decision(BaseModel):
 
 class UnmergeRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
-    merge_id: int | None = None
+    merge_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     block: list[str] = Field(default_factory=list, max_length=20)
 
 
@@ -51,7 +58,10 @@ def list_candidates(
     summary="Accept or reject a probable link",
 )
 def decide(
-    candidate_id: int, body: Decision, engine: EngineDep, key: MembersWriteKey
+    candidate_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)],
+    body: Decision,
+    engine: EngineDep,
+    key: MembersWriteKey,
 ) -> dict[str, Any]:
     cand = review.decide(
         engine, candidate_id, accept=body.decision == "accept", actor=actor_of(key), note=body.note

@@ -11,12 +11,12 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from nextbest.api.deps import EngineDep, InboxReadKey, InboxWriteKey, SettingsDep
+from nextbest.api.deps import EngineDep, InboxReadKey, InboxWriteKey, NoNul, SettingsDep
 from nextbest.api.problems import openapi_responses
 from nextbest.channels.inbox import list_inbox, mark_read, unread_count
 from nextbest.profiles.read import resolve_member
 
-router = APIRouter(prefix="/v1", tags=["inbox"])
+router = APIRouter(prefix="/v1", tags=["inbox"], dependencies=[NoNul])
 
 
 @router.get(

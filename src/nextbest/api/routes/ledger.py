@@ -21,6 +21,7 @@ from nextbest.api.deps import (
     LedgerDep,
     LedgerReadKey,
     LedgerRedeemKey,
+    NoNul,
     SettingsDep,
     WriteLock,
 )
@@ -30,7 +31,7 @@ from nextbest.config import Settings
 from nextbest.ledger.service import Ledger
 from nextbest.profiles.read import resolve_member
 
-router = APIRouter(prefix="/v1", tags=["ledger"])
+router = APIRouter(prefix="/v1", tags=["ledger"], dependencies=[NoNul])
 
 MAX_ADJUSTMENT = 10_000_000
 

@@ -6,11 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from nextbest.api.deps import EngineDep, MembersReadKey, SettingsDep
+from nextbest.api.deps import EngineDep, MembersReadKey, NoNul, SettingsDep
 from nextbest.api.problems import openapi_responses
+from nextbest.identity.hashing import key_hasher
 from nextbest.profiles.read import member_view
 
-router = APIRouter(prefix="/v1", tags=["members"])
+router = APIRouter(prefix="/v1", tags=["members"], dependencies=[NoNul])
 
 
 @router.get(
@@ -23,4 +24,9 @@ def get_member(
 ) -> dict[str, Any]:
     """``identifier`` is a member id (``m_…``), ``email:…``, ``phone:…``, ``pos_card:…``,
     ``device_id:…``, ``loyalty_id:…`` or a bare email address."""
-    return member_view(engine, identifier, region=settings.default_region)
+    return member_view(
+        engine,
+        identifier,
+        region=settings.default_region,
+        hasher=key_hasher(settings.identity_hash_key),
+    )

@@ -3,19 +3,17 @@
 Erasure needs the ``privacy:erase`` permission (admins), reading consents ``members:read``
 and changing them ``consents:write``. The erasure's answer is its report (per-store counts,
 the anonymous id the ledger now carries). Consent changes are ``profile_update`` events
-through the ingestion pipeline, so the profile, governance and the event log see them at once.
+through the ingestion pipeline, so the profile, governance and the event log see them at once
+(the logic is ``nextbest.members.consents``; the console's member page uses it too).
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, select
 
 from nextbest.api.deps import (
     ConsentsWriteKey,
@@ -28,19 +26,23 @@ from nextbest.api.deps import (
 )
 from nextbest.api.keys_store import actor_of
 from nextbest.api.problems import openapi_responses
-from nextbest.errors import Conflict, InvalidRequest
 from nextbest.events.types import Channel, Purpose
+from nextbest.identity.hashing import key_hasher
+from nextbest.ingest.pipeline import Ingestor
 from nextbest.ingest.records import RawRecord
+from nextbest.members.consents import (
+    Consent,
+    ConsentChange,
+    Submit,
+    consents_of,
+    record_consents,
+)
 from nextbest.members.erasure import erase_member
 from nextbest.profiles.read import resolve_member
-from nextbest.profiles.state import ProfileState
-from nextbest.store import tables as t
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
 
 ORIGIN = "http:consents"
-# Identifier kinds a profile_update can carry, the most specific first.
-ATTACH_KINDS = ("loyalty_id", "email", "phone", "pos_card", "device_id")
 
 
 class ErasureOut(BaseModel):
@@ -49,6 +51,7 @@ class ErasureOut(BaseModel):
     erased_at: str
     actor: str
     counts: dict[str, int]
+    unreachable: dict[str, str] = {}
 
 
 @router.delete(
@@ -76,6 +79,7 @@ def delete_member(
             history_dir=settings.event_history_dir,
             actor=actor_of(key),
             region=settings.default_region,
+            settings=settings,
         )
     return ErasureOut(**report.to_dict())
 
@@ -101,25 +105,33 @@ class ConsentsOut(BaseModel):
     consents: list[ConsentOut]
 
 
-def _consents(conn: Connection, member: str) -> ConsentsOut:
-    row = conn.execute(select(t.profiles.c.state).where(t.profiles.c.member_id == member)).first()
-    state = ProfileState.from_dict(orjson.loads(row.state)) if row else ProfileState()
-    out = []
-    for channel in Channel:
-        for purpose in Purpose:
-            stated = state.consent.get(f"{channel.value}/{purpose.value}")
-            out.append(
-                ConsentOut(
-                    channel=channel.value,
-                    purpose=purpose.value,
-                    granted=None if stated is None else bool(stated[0]),
-                    stated_at=None
-                    if stated is None
-                    else datetime.fromtimestamp(float(stated[1]), UTC).isoformat(),
-                    event_id=None if stated is None else str(stated[2]),
-                )
+def _out(member: str, stated: list[Consent]) -> ConsentsOut:
+    return ConsentsOut(
+        member_id=member,
+        consents=[
+            ConsentOut(
+                channel=c.channel,
+                purpose=c.purpose,
+                granted=c.granted,
+                stated_at=None if c.stated_at is None else c.stated_at.isoformat(),
+                event_id=c.event_id,
             )
-    return ConsentsOut(member_id=member, consents=out)
+            for c in stated
+        ],
+    )
+
+
+def ingest_submitter(ingestor: Ingestor, write_lock: AbstractContextManager[Any]) -> Submit:
+    """Hands one event to ``ingestor`` (validation outside the lock, the write inside it);
+    answers the refusal reasons. The console records consents through it too."""
+
+    def submit(event: dict[str, Any]) -> list[str]:
+        prepared = ingestor.prepare_records([RawRecord(location="consents", data=event, raw="")])
+        with write_lock:
+            report = ingestor.store_prepared(prepared, origin=ORIGIN)
+        return [f"{r.field}: {r.reason}" for r in report.rejections]
+
+    return submit
 
 
 @router.get(
@@ -132,22 +144,13 @@ def get_consents(
 ) -> ConsentsOut:
     """Every channel and purpose; ``granted`` is null where the member never said."""
     with engine.connect() as conn:
-        member = resolve_member(conn, identifier, region=settings.default_region)
-        return _consents(conn, member)
-
-
-def _attach(conn: Connection, member: str) -> dict[str, str]:
-    """An identifier of the member for the event to carry (events find members by them)."""
-    rows = conn.execute(
-        select(t.identifiers.c.kind, t.identifiers.c.key).where(
-            t.identifiers.c.member_id == member, t.identifiers.c.shared_at.is_(None)
+        member = resolve_member(
+            conn,
+            identifier,
+            region=settings.default_region,
+            hasher=key_hasher(settings.identity_hash_key),
         )
-    ).all()
-    by_kind = {kind: key.split(":", 1)[1] for kind, key in rows}
-    for kind in ATTACH_KINDS:
-        if kind in by_kind:
-            return {kind: by_kind[kind]}
-    raise Conflict(f"member {member} has no unshared identifier to record the consent under")
+        return _out(member, consents_of(conn, member))
 
 
 @router.put(
@@ -166,22 +169,12 @@ def put_consents(
 ) -> ConsentsOut:
     """Each ``{channel, purpose, granted}`` is stated now; an unknown channel or purpose is
     a 422 naming the field. Answers the consents as they stand after the change."""
-    with engine.connect() as conn:
-        member = resolve_member(conn, identifier, region=settings.default_region)
-        identifiers = _attach(conn, member)
-    event: dict[str, Any] = {
-        "type": "profile_update",
-        "event_id": f"consent-{uuid.uuid4().hex}",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "source": "system",
-        "identifiers": identifiers,
-        "consents": [c.model_dump(mode="json") for c in changes],
-    }
-    prepared = ingestor.prepare_records([RawRecord(location="consents", data=event, raw="")])
-    with write_lock:
-        report = ingestor.store_prepared(prepared, origin=ORIGIN)
-    if report.rejected:
-        reasons = "; ".join(f"{r.field}: {r.reason}" for r in report.rejections)
-        raise InvalidRequest(f"the consent change was refused: {reasons}")
-    with engine.connect() as conn:
-        return _consents(conn, resolve_member(conn, member))
+    member, stated = record_consents(
+        engine,
+        identifier,
+        [ConsentChange(c.channel, c.purpose, c.granted) for c in changes],
+        submit=ingest_submitter(ingestor, write_lock),
+        region=settings.default_region,
+        hasher=key_hasher(settings.identity_hash_key),
+    )
+    return _out(member, stated)

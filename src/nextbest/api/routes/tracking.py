@@ -15,18 +15,20 @@ import orjson
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse
 
-from nextbest.api.deps import EngineDep, IngestorDep, SettingsDep, WriteLock
+from nextbest.api.deps import EngineDep, IngestorDep, NoNul, SettingsDep, WriteLock
 from nextbest.api.problems import openapi_responses
 from nextbest.channels.engagement import engagement_event
-from nextbest.channels.tracking import PIXEL, verify
+from nextbest.channels.tracking import MAC_HEX, PIXEL, verify
 from nextbest.config import Settings
 from nextbest.errors import NotFound
 from nextbest.ingest.pipeline import Ingestor
 from nextbest.ingest.records import RawRecord
 
-router = APIRouter(prefix="/v1/track", tags=["tracking"])
+router = APIRouter(prefix="/v1/track", tags=["tracking"], dependencies=[NoNul])
 ORIGIN = "tracking"
 NO_STORE = {"Cache-Control": "no-store, max-age=0"}
+# A signature is hex (the HMAC compare refuses other characters with a TypeError).
+SIGNATURE = f"^[0-9a-f]{{{MAC_HEX}}}$"
 
 
 def _checked(settings: Settings, kind: str, message_id: str, signature: str, url: str = "") -> None:
@@ -61,7 +63,7 @@ def get_open(
     settings: SettingsDep,
     lock: WriteLock,
     m: str = Query(..., max_length=200, description="The message id."),
-    s: str = Query(..., max_length=64, description="The link's signature."),
+    s: str = Query(..., pattern=SIGNATURE, description="The link's signature."),
 ) -> Response:
     _checked(settings, "open", m, s)
     with engine.connect() as conn:
@@ -84,7 +86,7 @@ def get_click(
     lock: WriteLock,
     m: str = Query(..., max_length=200, description="The message id."),
     u: str = Query(..., max_length=2000, description="Where the link goes."),
-    s: str = Query(..., max_length=64, description="The link's signature."),
+    s: str = Query(..., pattern=SIGNATURE, description="The link's signature."),
 ) -> RedirectResponse:
     _checked(settings, "click", m, s, u)
     with engine.connect() as conn:

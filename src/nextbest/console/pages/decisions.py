@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from nextbest.console import decisions_data
 from nextbest.console.web import DecisionsRead, engine_of, render, settings_of
 from nextbest.errors import NotFound
+from nextbest.identity.hashing import key_hasher
 
 router = APIRouter(prefix="/console")
 
@@ -34,6 +35,7 @@ async def decisions_page(
                 contacted_only=contacted,
                 before=before or None,
                 region=settings_of(request).default_region,
+                hasher=key_hasher(settings_of(request).identity_hash_key),
             )
         )
     except NotFound as exc:
