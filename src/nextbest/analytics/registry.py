@@ -98,6 +98,26 @@ def write_scores(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
     upsert_rows(conn, t.member_scores, SCORE_COLUMNS, rows, key=("member_id", "name"))
 
 
+def keep_previous(conn: Connection, name: str, previous: str) -> None:
+    """Copy each member's ``name`` score to ``previous`` before a run overwrites it, so
+    the run after can be compared with this one (segment migration)."""
+    s = t.member_scores
+    conn.execute(sa.delete(s).where(s.c.name == previous))
+    columns = ["member_id", "name", "value", "label", "model_version", "as_of"]
+    columns += ["scored_at", "explanation"]
+    copied = sa.select(
+        s.c.member_id,
+        sa.literal(previous, sa.String),
+        s.c.value,
+        s.c.label,
+        s.c.model_version,
+        s.c.as_of,
+        s.c.scored_at,
+        s.c.explanation,
+    ).where(s.c.name == name)
+    conn.execute(sa.insert(s).from_select(columns, copied))
+
+
 def member_scores(conn: Connection, member_id: str) -> dict[str, dict[str, Any]]:
     """A member's latest scores by name, each with its model version and explanation."""
     s = t.member_scores

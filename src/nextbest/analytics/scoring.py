@@ -189,6 +189,9 @@ def _run(
             registry.save_model(conn, model, card=card, at=now)
             cards[task] = card
     rows = _rows(current, scores, at=at, now=now)
+    # The segments of the run before, for the console's segment migration.
+    with write_transaction(engine) as conn:
+        registry.keep_previous(conn, "rfm", "rfm_previous")
     for start in range(0, len(rows), chunk):
         with write_transaction(engine) as conn:
             registry.write_scores(conn, rows[start : start + chunk])

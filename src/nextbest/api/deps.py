@@ -87,7 +87,7 @@ def _nul_at(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | N
     if isinstance(value, dict):
         for key, item in value.items():
             if NUL in key:
-                return (*loc, key)
+                return (*loc, key.replace(NUL, "\\x00"))
             if (found := _nul_at(item, (*loc, key))) is not None:
                 return found
     if isinstance(value, list):
@@ -123,7 +123,7 @@ class RefuseNul:
         for where, items in sources:
             for name, value in items:
                 if NUL in name or NUL in str(value):
-                    raise _refused((where, name))
+                    raise _refused((where, name.replace(NUL, "\\x00")))
         if not self.body:
             return
         raw = await request.body()

@@ -210,17 +210,24 @@ def points_flow(conn: Connection) -> tuple[int, int]:
     return int(earned), -int(burned)
 
 
-def liability(conn: Connection) -> tuple[Liability | None, str | None]:
-    """The ledger's liability run as ``nextbest ledger liability`` makes it, or why not."""
+def liability(
+    conn: Connection, as_of: datetime | None = None
+) -> tuple[Liability | None, str | None]:
+    """The ledger's liability run as ``nextbest ledger liability`` makes it, or why not.
+
+    ``as_of`` is the store's latest event, like every other tile: on historical data a
+    later bookkeeping entry (a merge's points transfer, stamped when the linking job ran)
+    would otherwise value the points at a date when every lot had long expired."""
     from nextbest.ledger.reporting import last_activity, lot_flows, run_liability
     from nextbest.ledger.repository import active_program
 
     program = active_program(conn)
     if program is None:
         return None, "no program is active"
-    when = last_activity(conn)
-    if when is None:
+    last = last_activity(conn)
+    if last is None:
         return None, "the ledger holds no entries yet"
+    when = min(last, as_of) if as_of is not None else last
     run = run_liability(lot_flows(conn, program), program, as_of=when)
     total = run.report.total
     return (
@@ -274,7 +281,7 @@ def compute_overview(engine: Engine, settings: Settings) -> Overview:
         count, revenue, active, recent, months = _activity(conn, latest)
         scored, segments, at_risk, churn_scored, churn_risky = _scores(conn)
         earned, redeemed = points_flow(conn)
-        owed, note = liability(conn)
+        owed, note = liability(conn, latest)
     n_experiments, lifts = _lifts(engine, settings)
     return Overview(
         latest_event=latest,

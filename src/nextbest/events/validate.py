@@ -100,9 +100,10 @@ def nul_field(value: Any, path: str = "") -> str | None:
     else:
         return None
     for key, item in items:
+        # The path is stored with the rejection: its NUL is written out, not kept.
         inner = f"{path}.{key}" if path else key
         if NUL in key:
-            return inner
+            return inner.replace(NUL, "\\x00")
         if (found := nul_field(item, inner)) is not None:
             return found
     return None
