@@ -14,10 +14,12 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from nextbest.agents.proposals import propose
 from nextbest.config import Settings
 from nextbest.console.app import create_app
 from nextbest.console.live import serving
 from nextbest.console.users import create_user, disable_user
+from nextbest.decide.service import effective_catalogue_text
 from nextbest.store.engine import make_engine
 
 PAGES = {
@@ -49,6 +51,17 @@ def main() -> None:
             "SELECT member_id FROM events WHERE member_id IS NOT NULL "
             "GROUP BY member_id ORDER BY COUNT(*) DESC, member_id LIMIT 1"
         ).scalar()
+    # Something for the approvals page to show: a pending change of one cost of goods.
+    text = effective_catalogue_text(settings)
+    if "cost: 1.5  " in text:
+        propose(
+            engine,
+            settings,
+            kind="catalogue",
+            target="catalogue",
+            text=text.replace("cost: 1.5  ", "cost: 1.25 ", 1),
+            actor="user:marketer",
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         with serving(create_app(settings, engine=engine)) as base, sync_playwright() as p:
@@ -64,7 +77,7 @@ def main() -> None:
             for name, path in PAGES.items():
                 target = path or f"/console/members/{member}"
                 page.goto(base + target)
-                page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
+                page.screenshot(path=str(args.out / f"{name}.png"))
                 print(f"{name}: {args.out / f'{name}.png'}")
             browser.close()
     finally:
