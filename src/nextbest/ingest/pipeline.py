@@ -16,10 +16,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -140,6 +141,22 @@ class Ingestor:
     def store_prepared(self, prepared: PreparedBatch, *, origin: str) -> IngestReport:
         """The writing half: one transaction for the batch."""
         return self._store(prepared, origin=origin)
+
+    def submit_one(
+        self,
+        event: dict[str, Any],
+        *,
+        origin: str,
+        location: str,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> list[str]:
+        """Ingest one event made by nextbest itself (a consent change from the API or the
+        console): validation outside ``lock``, the write inside it. Answers the refusal
+        reasons, ``field: reason``; empty when stored (or already there)."""
+        prepared = self.prepare_records([RawRecord(location=location, data=event, raw="")])
+        with lock if lock is not None else nullcontext():
+            report = self.store_prepared(prepared, origin=origin)
+        return [f"{r.field}: {r.reason}" for r in report.rejections]
 
     def ingest_chunks(
         self,

@@ -10,6 +10,7 @@ through the ingestion pipeline, so the profile, governance and the event log see
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -29,7 +30,6 @@ from nextbest.api.problems import openapi_responses
 from nextbest.events.types import Channel, Purpose
 from nextbest.identity.hashing import key_hasher
 from nextbest.ingest.pipeline import Ingestor
-from nextbest.ingest.records import RawRecord
 from nextbest.members.consents import (
     Consent,
     ConsentChange,
@@ -122,15 +122,11 @@ def _out(member: str, stated: list[Consent]) -> ConsentsOut:
 
 
 def ingest_submitter(ingestor: Ingestor, write_lock: AbstractContextManager[Any]) -> Submit:
-    """Hands one event to ``ingestor`` (validation outside the lock, the write inside it);
-    answers the refusal reasons. The console records consents through it too."""
-
-    def submit(event: dict[str, Any]) -> list[str]:
-        prepared = ingestor.prepare_records([RawRecord(location="consents", data=event, raw="")])
-        with write_lock:
-            report = ingestor.store_prepared(prepared, origin=ORIGIN)
-        return [f"{r.field}: {r.reason}" for r in report.rejections]
-
+    """Hands one event to ``ingestor`` under ``write_lock``; answers the refusal reasons.
+    The console records consents through it too."""
+    submit: Submit = partial(
+        ingestor.submit_one, origin=ORIGIN, location="consents", lock=write_lock
+    )
     return submit
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -19,7 +20,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from nextbest.api.routes.ledger import MAX_ADJUSTMENT
-from nextbest.api.routes.privacy import ingest_submitter
 from nextbest.console import member360
 from nextbest.console.web import (
     ConsentsWrite,
@@ -269,7 +269,12 @@ def _save_consents(request: Request, member_id: str, wanted: dict[str, bool]) ->
             engine,
             member_id,
             changes,
-            submit=ingest_submitter(request.app.state.ingestor, _write_lock(request)),
+            submit=partial(
+                request.app.state.ingestor.submit_one,
+                origin="console",
+                location="console consents",
+                lock=_write_lock(request),
+            ),
             region=settings.default_region,
         )
     except NextbestError as exc:
