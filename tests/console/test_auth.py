@@ -98,3 +98,20 @@ def test_a_disabled_user_cannot_log_in_and_loses_sessions(engine: Engine) -> Non
     with engine.connect() as conn:
         actions = [e["action"] for e in audit.entries(conn, "user:temp")]
     assert actions == ["console_user_disable", "console_login", "console_user_create"]
+
+
+def test_password_guessing_is_throttled_per_name(
+    console: TestClient, users: dict[str, str]
+) -> None:
+    from nextbest.console.pages.auth import LOGIN_BURST
+
+    for _ in range(LOGIN_BURST):
+        guess = console.post("/console/login", data={"username": users["admin"], "password": "x"})
+        assert guess.status_code == 401
+    right = console.post("/console/login", data={"username": users["admin"], "password": PASSWORD})
+    assert right.status_code == 429  # even the right password waits now
+    assert int(right.headers["Retry-After"]) >= 1
+    other = console.post(
+        "/console/login", data={"username": users["analyst"], "password": PASSWORD}
+    )
+    assert other.status_code == 303  # another name is not locked out

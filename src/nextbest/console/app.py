@@ -62,6 +62,7 @@ def mount_console(app: FastAPI) -> FastAPI:
         StaticFiles(packages=[("nextbest.console", "static")]),
         name="console-static",
     )
+    app.state.login_buckets = auth.login_buckets()
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PageForbidden, _forbidden)
 

@@ -3,17 +3,27 @@ CSRF token besides (``console.web``)."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from nextbest.api.ratelimit import TokenBuckets
 from nextbest.console import users
 from nextbest.console.web import COOKIE, LoggedIn, engine_of, redirect, render
 from nextbest.errors import Unauthorized
 
 router = APIRouter(prefix="/console")
+
+LOGIN_BURST = 10  # attempts at once, per name and address
+LOGIN_PER_MINUTE = 10.0  # then this many a minute
+
+
+def login_buckets() -> TokenBuckets:
+    """The login throttle an app keeps (in its process, like the API's rate limits)."""
+    return TokenBuckets(rate=LOGIN_PER_MINUTE / 60.0, burst=LOGIN_BURST)
 
 
 def _safe_next(target: str | None) -> str:
@@ -35,6 +45,24 @@ async def login(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form()] = "/console/",
 ) -> Response:
+    # Guessing passwords: each name, from each address, gets a few tries a minute.
+    buckets: TokenBuckets = request.app.state.login_buckets
+    client = request.client.host if request.client else "?"
+    wait = buckets.take(f"{username.strip().lower()}|{client}")
+    if wait > 0:
+        retry = max(1, math.ceil(wait))
+        page = render(
+            request,
+            "login.html.j2",
+            {
+                "next": _safe_next(next),
+                "error": f"too many login attempts for this name; try again in {retry} s",
+                "username": username,
+            },
+            status=429,
+        )
+        page.headers["Retry-After"] = str(retry)
+        return page
     try:
         session = await run_in_threadpool(users.login, engine_of(request), username, password)
     except Unauthorized as exc:
