@@ -192,3 +192,21 @@ def test_a_body_that_is_not_utf8_is_the_documented_400(
     )
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_nul_in_an_api_key_is_refused_not_a_driver_error(api: TestClient) -> None:
+    from nextbest.api.keys_store import parse_key
+
+    assert parse_key("nbk_0123abcd\x00_secret") is None  # a 401 wherever it is parsed
+    for path in ("/v1/members/x/consents", "/v1/members/x", "/v1/audit"):
+        got = api.get(path, headers={"X-API-Key": "nbk_0123abcd\x00_secret"})
+        assert got.status_code == 422, (path, got.text)
+        assert "header.x-api-key" in got.text
+
+
+def test_a_nul_in_a_privacy_path_is_refused_naming_it(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    got = api.get("/v1/members/a%00b/consents", headers=admin)
+    assert got.status_code == 422, got.text
+    assert "NUL" in got.text

@@ -92,6 +92,8 @@ def parse_scopes(text: str | Iterable[str]) -> tuple[str, ...]:
 
 def parse_key(presented: str) -> tuple[str, str] | None:
     """``(key_id, secret)`` of a well-formed key, else None."""
+    if "\x00" in presented:
+        return None  # never reaches a query (PostgreSQL refuses NUL in text)
     parts = presented.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
         return None

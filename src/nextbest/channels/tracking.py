@@ -46,7 +46,7 @@ def verify(secret: str, kind: str, message_id: str, signature: str, url: str = "
     >>> verify("k", "click", "m1", s, "https://evil.test/")
     False
     """
-    return hmac.compare_digest(mac(secret, kind, message_id, url), signature)
+    return hmac.compare_digest(mac(secret, kind, message_id, url).encode(), signature.encode())
 
 
 def open_url(base: str, secret: str, message_id: str) -> str:

@@ -21,6 +21,7 @@ from nextbest.api.deps import (
     EngineDep,
     IngestorDep,
     MembersReadKey,
+    NoNul,
     PrivacyEraseKey,
     SettingsDep,
     WriteLock,
@@ -40,7 +41,7 @@ from nextbest.members.consents import (
 from nextbest.members.erasure import erase_member
 from nextbest.profiles.read import resolve_member
 
-router = APIRouter(prefix="/v1", tags=["privacy"])
+router = APIRouter(prefix="/v1", tags=["privacy"], dependencies=[NoNul])
 
 ORIGIN = "http:consents"
 
