@@ -113,6 +113,21 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _checked(
+    username: str, password: str, roles: str | Iterable[str]
+) -> tuple[str, tuple[str, ...]]:
+    """The stripped name and checked roles; ValueError naming what is wrong."""
+    name = username.strip()
+    if not name or len(name) > 128 or any(c.isspace() for c in name):
+        raise ValueError("a username is 1 to 128 characters without spaces")
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+    checked = parse_roles(roles)
+    if not checked:
+        raise ValueError("a user needs at least one role")
+    return name, checked
+
+
 def create_user(
     engine: Engine,
     *,
@@ -124,14 +139,7 @@ def create_user(
 ) -> ConsoleUser:
     """Store a new user; raises ValueError for a bad name, password or role, Conflict if
     the name is taken."""
-    name = username.strip()
-    if not name or len(name) > 128 or any(c.isspace() for c in name):
-        raise ValueError("a username is 1 to 128 characters without spaces")
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
-    checked = parse_roles(roles)
-    if not checked:
-        raise ValueError("a user needs at least one role")
+    name, checked = _checked(username, password, roles)
     created = now or datetime.now(UTC)
     with write_transaction(engine) as conn:
         taken = conn.execute(
@@ -170,9 +178,7 @@ def ensure_user(
 ) -> ConsoleUser:
     """Create the user, or give an existing one this password and these roles (enabled
     again, other sessions ended). For the demo, which prints fresh credentials each run."""
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
-    checked = parse_roles(roles)
+    username, checked = _checked(username, password, roles)
     when = now or datetime.now(UTC)
     with write_transaction(engine) as conn:
         row = conn.execute(
