@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings(data_dir=args.data_dir)
     engine = make_engine(settings)
-    username, password = f"screenshots-{secrets.token_hex(3)}", secrets.token_urlsafe(16)
+    username, password = f"shots-{secrets.token_hex(2)}", secrets.token_urlsafe(16)
     create_user(engine, username=username, password=password, roles="admin", actor="screenshots")
     with engine.connect() as conn:
         member = conn.exec_driver_sql(

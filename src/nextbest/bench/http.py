@@ -96,14 +96,17 @@ def peer_app_from_env() -> FastAPI:
     def connection() -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            # The busy timeout from the first statement on: under load a new thread's
+            # connection may wait for another's write (WAL is the file's, set once below).
+            conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
             conn.execute(f"PRAGMA synchronous={synchronous}")
-            conn.execute("PRAGMA busy_timeout=30000")
             local.conn = conn
         return conn
 
-    with sqlite3.connect(path) as setup:
+    with sqlite3.connect(path, timeout=30.0) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
         setup.execute(
             "CREATE TABLE IF NOT EXISTS raw_events (event_id TEXT PRIMARY KEY, type TEXT, "
             "occurred_at TEXT, payload TEXT)"
