@@ -9,6 +9,7 @@ from nextbest.cli import (
     bench,
     bench_analytics,
     bench_btyd,
+    bench_console,
     bench_decide,
     bench_identity,
     bench_journeys,
@@ -56,6 +57,7 @@ bench.app.command("ledger")(bench_ledger.bench_ledger)
 bench.app.command("decide")(bench_decide.bench_decide)
 bench.app.command("journeys")(bench_journeys.bench_journeys)
 bench.app.command("obd")(bench_obd.bench_obd)
+bench.app.command("console")(bench_console.bench_console)
 ledger.app.command("liability")(liability.liability)
 models.app.command("btyd")(models_btyd.btyd)
 models.app.command("cards")(score.cards)

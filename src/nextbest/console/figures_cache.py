@@ -8,6 +8,7 @@ one URL (PostgreSQL ``search_path``).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -15,8 +16,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 TTL_SECONDS = 60.0
+STALE_KEPT_TTLS = 60  # how many times the time to live an old value may still be answered
 
 
 class TtlCache:
@@ -27,21 +30,56 @@ class TtlCache:
         self.clock = clock
         self._lock = threading.Lock()
         self._values: dict[Hashable, tuple[float, Any]] = {}
+        self._refreshing: set[Hashable] = set()
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def peek(self, key: Hashable) -> Any | None:
+        """The fresh value for ``key``, or None; never computes."""
+        with self._lock:
+            found = self._values.get(key)
+        return found[1] if found is not None and self.clock() - found[0] < self.ttl else None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._values[key] = (self.clock(), value)
+
+    def get(
+        self, key: Hashable, compute: Callable[[], T], *, stale_while_refreshing: bool = False
+    ) -> T:
+        """The value for ``key``, computed when missing or older than the time to live.
+
+        With ``stale_while_refreshing`` an old value is answered at once while one
+        background thread computes the new one: on a big store the page then costs its
+        full computation only on its very first load."""
         now = self.clock()
         with self._lock:
             found = self._values.get(key)
             if found is not None and now - found[0] < self.ttl:
                 value: T = found[1]
                 return value
+            if found is not None and stale_while_refreshing:
+                if key not in self._refreshing:
+                    self._refreshing.add(key)
+                    threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
+                stale: T = found[1]
+                return stale
         # Computed outside the lock: a slow page must not block the other pages.
         value = compute()
         with self._lock:
             self._values[key] = (self.clock(), value)
-            for stale in [k for k, (at, _) in self._values.items() if now - at >= self.ttl]:
-                del self._values[stale]
+            # Old values stay a while: a page that refreshes in the background answers them.
+            keep = self.ttl * STALE_KEPT_TTLS
+            for old in [k for k, (at, _) in self._values.items() if now - at >= keep]:
+                del self._values[old]
         return value
+
+    def _refresh(self, key: Hashable, compute: Callable[[], Any]) -> None:
+        try:
+            self.put(key, compute())
+        except Exception:  # the stale value stays; the next load tries again
+            log.exception("refreshing %r failed", key)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
     def clear(self) -> None:
         with self._lock:
