@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from nextbest.api.roles import PERMISSIONS
-from nextbest.console import users
+from nextbest.console import users as accounts
 from nextbest.console.app import ROUTERS
 from nextbest.console.users import ensure_user
 from nextbest.console.web import ANY_SESSION, permissions_of_page
@@ -79,22 +79,22 @@ def test_every_console_route_declares_exactly_one_permission() -> None:
 
 def test_ensure_user_resets_the_password_and_ends_old_sessions(engine: Engine) -> None:
     ensure_user(engine, username="demo", password="first-password", roles="admin")
-    first = users.login(engine, "demo", "first-password")
+    first = accounts.login(engine, "demo", "first-password")
     again = ensure_user(engine, username="demo", password="second-password", roles="analyst")
     assert again.roles == ("analyst",)
-    assert users.session_of(engine, first.token) is None
+    assert accounts.session_of(engine, first.token) is None
     with pytest.raises(Unauthorized):
-        users.login(engine, "demo", "first-password")
-    assert users.login(engine, "demo", "second-password").user.roles == ("analyst",)
+        accounts.login(engine, "demo", "first-password")
+    assert accounts.login(engine, "demo", "second-password").user.roles == ("analyst",)
 
 
 def test_a_disabled_user_cannot_log_in_and_loses_sessions(engine: Engine) -> None:
-    users.create_user(engine, username="temp", password="temp-password", roles="analyst")
-    live = users.login(engine, "temp", "temp-password")
-    users.disable_user(engine, "temp", actor="user:boss")
-    assert users.session_of(engine, live.token) is None
+    accounts.create_user(engine, username="temp", password="temp-password", roles="analyst")
+    live = accounts.login(engine, "temp", "temp-password")
+    accounts.disable_user(engine, "temp", actor="user:boss")
+    assert accounts.session_of(engine, live.token) is None
     with pytest.raises(Unauthorized):
-        users.login(engine, "temp", "temp-password")
+        accounts.login(engine, "temp", "temp-password")
     with engine.connect() as conn:
         actions = [e["action"] for e in audit.entries(conn, "user:temp")]
     assert actions == ["console_user_disable", "console_login", "console_user_create"]

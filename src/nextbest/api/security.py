@@ -9,7 +9,7 @@ then takes a token from its bucket (``ratelimit``): over the limit it gets 429.
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -25,6 +25,8 @@ from nextbest.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer nbk_<id>_<secret>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="nbk_<id>_<secret>")
+
+D = TypeVar("D")
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 HeaderKey = Annotated[str | None, Depends(_header)]
@@ -88,14 +90,20 @@ def require_permission(permission: str) -> RequirePermission:
     return RequirePermission(permission)
 
 
-def _walk(dependant: Dependant) -> list[str]:
-    found = [dependant.call.permission] if isinstance(dependant.call, RequirePermission) else []
+def _walk(dependant: Dependant, kind: type[D]) -> list[D]:
+    found = [dependant.call] if isinstance(dependant.call, kind) else []
     for sub in dependant.dependencies:
-        found.extend(_walk(sub))
+        found.extend(_walk(sub, kind))
     return found
+
+
+def declared(route: BaseRoute, kind: type[D]) -> list[D]:
+    """Every dependency of class ``kind`` in a route's dependency tree: how the role tests
+    read back what a route (or a console page) declares."""
+    dependant = getattr(route, "dependant", None)
+    return _walk(dependant, kind) if isinstance(dependant, Dependant) else []
 
 
 def permissions_of_route(route: BaseRoute) -> list[str]:
     """Every permission a route's dependencies declare (one, for a well-declared route)."""
-    dependant = getattr(route, "dependant", None)
-    return _walk(dependant) if isinstance(dependant, Dependant) else []
+    return [d.permission for d in declared(route, RequirePermission)]

@@ -497,7 +497,7 @@ def measure_pages(store: Store, *, loads: int = WARM_LOADS) -> tuple[list[Timing
             # request and runs in the background: wait for it, so it neither loads the
             # timed pass nor goes unmeasured. Its result stays cached for the hour.
             waited = time.perf_counter()
-            while overview_data.liability_running():
+            while overview_data.LIABILITY_RUNS.refreshing():
                 time.sleep(0.05)
             liability_s = time.perf_counter() - waited + firsts[0]
             for page, path, first in zip(PAGES, paths, firsts, strict=True):

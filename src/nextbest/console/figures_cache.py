@@ -57,9 +57,7 @@ class TtlCache:
                 value: T = found[1]
                 return value
             if found is not None and stale_while_refreshing:
-                if key not in self._refreshing:
-                    self._refreshing.add(key)
-                    threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
+                self._start(key, compute)
                 stale: T = found[1]
                 return stale
         # Computed outside the lock: a slow page must not block the other pages.
@@ -72,10 +70,27 @@ class TtlCache:
                 del self._values[old]
         return value
 
+    def refresh_in_background(self, key: Hashable, compute: Callable[[], Any]) -> None:
+        """Compute ``key`` in one background thread (none if one already runs for it);
+        the value lands in the cache, where :meth:`peek` finds it."""
+        with self._lock:
+            self._start(key, compute)
+
+    def refreshing(self) -> bool:
+        """Whether any background computation is under way (a benchmark waits for them)."""
+        with self._lock:
+            return bool(self._refreshing)
+
+    def _start(self, key: Hashable, compute: Callable[[], Any]) -> None:
+        # Under self._lock: one thread per key at a time.
+        if key not in self._refreshing:
+            self._refreshing.add(key)
+            threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
+
     def _refresh(self, key: Hashable, compute: Callable[[], Any]) -> None:
         try:
             self.put(key, compute())
-        except Exception:  # the stale value stays; the next load tries again
+        except Exception:  # any old value stays; the next load tries again
             log.exception("refreshing %r failed", key)
         finally:
             with self._lock:

@@ -11,8 +11,6 @@ it was merged into, if any (``members.merged_into``).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from nextbest.config import Settings
 from nextbest.console.experiments_data import experiments, headline
 from nextbest.console.figures_cache import FIGURES, TtlCache, key_of
+from nextbest.console.segments_data import SCORE_RFM, label_counts
 from nextbest.identity.repository import as_utc
 from nextbest.store import tables as t
 
@@ -31,7 +30,6 @@ ACTIVE_DAYS = 90
 # RFM segments read as "at risk": bought often once, not lately (rows R 1-2, F 3-5).
 AT_RISK_SEGMENTS = ("at risk", "can't lose")
 CHURN_AT_RISK = 0.5  # a churn_risk score at or above this counts the member as at risk
-SCORE_RFM = "rfm"
 SCORE_CHURN = "churn_risk"
 
 
@@ -177,16 +175,7 @@ def _activity(
 
 def _scores(conn: Connection) -> tuple[int, tuple[tuple[str, int], ...], int, int, int]:
     s = t.member_scores
-    n = func.count().label("n")
-    segments = tuple(
-        (str(label), int(count))
-        for label, count in conn.execute(
-            select(s.c.label, n)
-            .where(s.c.name == SCORE_RFM, s.c.label.is_not(None))
-            .group_by(s.c.label)
-            .order_by(n.desc(), s.c.label)
-        )
-    )
+    segments = label_counts(conn, SCORE_RFM)
     scored = sum(c for _, c in segments)
     at_risk = sum(c for label, c in segments if label in AT_RISK_SEGMENTS)
     churn_scored, churn_risky = conn.execute(
@@ -254,7 +243,7 @@ def liability(
         with engine.connect() as own:
             return _full_liability(own, program, when)
 
-    _in_background(key, run)
+    LIABILITY_RUNS.refresh_in_background(key, run)
     return _outstanding(conn, program, when, int(lots)), None
 
 
@@ -298,32 +287,6 @@ def _outstanding(conn: Connection, program: Any, when: datetime, lots: int) -> L
             "reload in a minute or two",
         ),
     )
-
-
-_RUNNING: set[Any] = set()
-_RUNNING_LOCK = threading.Lock()
-
-
-def liability_running() -> bool:
-    """Whether a background liability run is under way (the bench waits for it)."""
-    with _RUNNING_LOCK:
-        return bool(_RUNNING)
-
-
-def _in_background(key: Any, run: Callable[[], Liability]) -> None:
-    with _RUNNING_LOCK:
-        if key in _RUNNING:
-            return
-        _RUNNING.add(key)
-
-    def work() -> None:
-        try:
-            LIABILITY_RUNS.put(key, run())
-        finally:
-            with _RUNNING_LOCK:
-                _RUNNING.discard(key)
-
-    threading.Thread(target=work, name="nextbest-liability", daemon=True).start()
 
 
 def _lifts(engine: Engine, settings: Settings) -> tuple[int, tuple[Lift, ...]]:

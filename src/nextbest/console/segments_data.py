@@ -108,7 +108,8 @@ def _rfm_cells(conn: Connection) -> tuple[RfmCell, ...]:
     )
 
 
-def _labels(conn: Connection, name: str) -> tuple[tuple[str, int], ...]:
+def label_counts(conn: Connection, name: str) -> tuple[tuple[str, int], ...]:
+    """Members per label of the score ``name`` (an RFM segment, a micro-segment), most first."""
     s = t.member_scores
     n = func.count().label("n")
     return tuple(
@@ -179,8 +180,8 @@ def _as_of(conn: Connection) -> datetime | None:
 def compute_segments(engine: Engine) -> Segments:
     with engine.connect() as conn:
         cells = _rfm_cells(conn)
-        segments = _labels(conn, SCORE_RFM)
-        micro = _labels(conn, SCORE_MICRO)
+        segments = label_counts(conn, SCORE_RFM)
+        micro = label_counts(conn, SCORE_MICRO)
         migration = _migration(conn)
         as_of = _as_of(conn)
     k = max([5, *(c.r for c in cells), *(c.f for c in cells)]) if cells else 5

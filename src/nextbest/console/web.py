@@ -15,13 +15,13 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.dependencies.models import Dependant
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
 from nextbest.api.roles import PERMISSIONS, roles_granting
+from nextbest.api.security import declared
 from nextbest.config import Settings
 from nextbest.console.users import Session, csrf_ok, session_of
 
@@ -208,15 +208,6 @@ def redirect(path: str, *, flash: str | None = None, error: str | None = None) -
     return RedirectResponse(path + (sep + "&".join(query) if query else ""), status_code=303)
 
 
-def _walk(dependant: Dependant) -> list[str]:
-    call = dependant.call
-    found = [call.permission or ANY_SESSION] if isinstance(call, RequirePage) else []
-    for sub in dependant.dependencies:
-        found.extend(_walk(sub))
-    return found
-
-
 def permissions_of_page(route: BaseRoute) -> list[str]:
     """Every permission a console route's dependencies declare (one per page)."""
-    dependant = getattr(route, "dependant", None)
-    return _walk(dependant) if isinstance(dependant, Dependant) else []
+    return [d.permission or ANY_SESSION for d in declared(route, RequirePage)]

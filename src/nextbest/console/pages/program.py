@@ -1,5 +1,6 @@
-"""Offers, rules and journeys: the effective catalogue and journeys, their flow and stats,
-and the editor that proposes a change (validated as you type, and again when posted).
+"""Offers, rules and journeys (the program's configuration): the effective catalogue and
+journeys, their flow and stats, and the editor that proposes a change (validated as you
+type, and again when posted).
 
 A proposal is never applied here: it waits on the approvals page for a second person.
 """
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from nextbest.agents import proposals
 from nextbest.agents.changes import CATALOGUE_TARGET, MAX_TEXT, InvalidChange, Issue, validate
-from nextbest.console.flow import describe, flow_svg, funnel_svg, trigger_text
+from nextbest.console.journey_flow import describe, flow_svg, funnel_svg, trigger_text
 from nextbest.console.web import (
     ApprovalsPropose,
     MembersRead,
