@@ -409,3 +409,51 @@ def test_consents_saved_in_the_console_are_what_the_api_returns(
     assert flash_of(same) == "no consent changed"
     bad = console.post("/console/members/m_nobody/consents", data=form)
     assert bad.status_code == 404
+
+
+def test_preferences_saved_in_the_console_are_what_the_api_returns(
+    console: TestClient, login: Callable[[str], str], engine: Engine, ada: str
+) -> None:
+    analyst = login("analyst")
+    form = {"csrf": analyst, "new_name": "milk", "new_value": "oat"}
+    assert console.post(f"/console/members/{ada}/preferences", data=form).status_code == 403
+    csrf = login("service_agent")
+    done = console.post(f"/console/members/{ada}/preferences", data={**form, "csrf": csrf})
+    assert done.status_code == 303, done.text
+    assert flash_of(done) == "preferences recorded: milk"
+    changed = {"csrf": csrf, "pref:milk": "soy", "new_name": "favourite", "new_value": "lunch"}
+    assert flash_of(console.post(f"/console/members/{ada}/preferences", data=changed)) == (
+        "preferences recorded: favourite, milk"
+    )
+    _key, token = create_key(engine, name="prefs-check", roles="analyst")
+    got = console.get(
+        "/v1/members/loyalty_id:ADA360/preferences", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert got.status_code == 200, got.text
+    assert got.json()["preferences"] == {"favourite": "lunch", "milk": "soy"}
+    page = console.get(f"/console/members/{ada}").text
+    assert 'name="pref:milk" value="soy"' in page
+    same = {"csrf": csrf, "pref:milk": "soy"}
+    assert flash_of(console.post(f"/console/members/{ada}/preferences", data=same)) == (
+        "no preference changed"
+    )
+    blank = console.post(
+        f"/console/members/{ada}/preferences", data={"csrf": csrf, "pref:milk": " "}
+    )
+    assert blank.status_code == 422 and "a value of 1 to 200 characters" in blank.text
+
+
+def test_the_preferences_api_states_changes_and_refuses_bad_names(
+    console: TestClient, engine: Engine, ada: str
+) -> None:
+    _key, token = create_key(engine, name="prefs-desk", roles="service_agent")
+    auth = {"Authorization": f"Bearer {token}"}
+    url = "/v1/members/ada.m@example.com/preferences"
+    put = console.put(url, json={"milk": "oat", "sugar": False}, headers=auth)
+    assert put.status_code == 200, put.text
+    assert put.json() == {"member_id": ada, "preferences": {"milk": "oat", "sugar": False}}
+    assert console.put(url, json={" ": "x"}, headers=auth).status_code == 422
+    _key, reader = create_key(engine, name="prefs-reader", roles="analyst")
+    refused = console.put(url, json={"milk": "soy"}, headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403
+    assert console.get(url, headers=auth).json()["preferences"]["milk"] == "oat"

@@ -18,6 +18,7 @@ from nextbest.identity.hashing import KeyHasher
 from nextbest.identity.repository import as_utc
 from nextbest.ledger.service import Ledger
 from nextbest.members.consents import Consent, consents_of
+from nextbest.members.preferences import preferences_of
 from nextbest.profiles.read import member_view, resolve_member
 from nextbest.store import tables as t
 
@@ -165,6 +166,7 @@ def member_360(
     ]
     with engine.connect() as conn:
         consents = consents_of(conn, view["member_id"])
+        preferences = preferences_of(conn, view["member_id"])
     own = {i["key"] for i in identifiers}
     merges = [
         {**g, "bridge": [k for k in bridge_keys(g["identifier"]) if k in own]}
@@ -175,6 +177,7 @@ def member_360(
         "identifiers": identifiers,
         "merges": merges,
         "consents": consent_grid(consents),
+        "preferences": preferences,
     }
 
 
@@ -217,6 +220,12 @@ def merge_of(engine: Engine, member: str, merge_id: int) -> dict[str, Any] | Non
             )
         ).first()
     return None if row is None else dict(row._mapping)
+
+
+def member_preferences(engine: Engine, member: str) -> dict[str, Any]:
+    """The preferences of the member ``member`` (a member id) states; raises NotFound."""
+    with engine.connect() as conn:
+        return dict(preferences_of(conn, resolve_member(conn, member)))
 
 
 def member_consents(

@@ -115,7 +115,7 @@ def attach_identifier(conn: Connection, member: str) -> dict[str, str]:
     for kind in ATTACH_KINDS:
         if kind in by_kind:
             return {kind: by_kind[kind]}
-    raise Conflict(f"member {member} has no unshared identifier to record the consent under")
+    raise Conflict(f"member {member} has no unshared identifier to record the change under")
 
 
 def consent_event(

@@ -1,10 +1,12 @@
-"""Privacy: erase a member (``DELETE /v1/members/{identifier}``) and manage consents.
+"""Privacy: erase a member (``DELETE /v1/members/{identifier}``), manage consents and
+preferences.
 
-Erasure needs the ``privacy:erase`` permission (admins), reading consents ``members:read``
-and changing them ``consents:write``. The erasure's answer is its report (per-store counts,
-the anonymous id the ledger now carries). Consent changes are ``profile_update`` events
-through the ingestion pipeline, so the profile, governance and the event log see them at once
-(the logic is ``nextbest.members.consents``; the console's member page uses it too).
+Erasure needs the ``privacy:erase`` permission (admins), reading consents or preferences
+``members:read`` and changing them ``consents:write``. The erasure's answer is its report
+(per-store counts, the anonymous id the ledger now carries). Consent and preference changes
+are ``profile_update`` events through the ingestion pipeline, so the profile, governance
+and the event log see them at once (the logic is ``nextbest.members.consents`` and
+``preferences``; the console's member page uses it too).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from nextbest.members.consents import (
     record_consents,
 )
 from nextbest.members.erasure import erase_member
+from nextbest.members.preferences import Value, preferences_of, record_preferences
 from nextbest.profiles.read import resolve_member
 
 router = APIRouter(prefix="/v1", tags=["privacy"], dependencies=[NoNul])
@@ -175,3 +178,53 @@ def put_consents(
         hasher=key_hasher(settings.identity_hash_key),
     )
     return _out(member, stated)
+
+
+class PreferencesOut(BaseModel):
+    member_id: str
+    preferences: dict[str, Value]
+
+
+@router.get(
+    "/members/{identifier}/preferences",
+    responses=openapi_responses(401, 403, 404),
+    summary="A member's stated preferences",
+)
+def get_preferences(
+    identifier: str, engine: EngineDep, settings: SettingsDep, _key: MembersReadKey
+) -> PreferencesOut:
+    with engine.connect() as conn:
+        member = resolve_member(
+            conn,
+            identifier,
+            region=settings.default_region,
+            hasher=key_hasher(settings.identity_hash_key),
+        )
+        return PreferencesOut(member_id=member, preferences=preferences_of(conn, member))
+
+
+@router.put(
+    "/members/{identifier}/preferences",
+    responses=openapi_responses(401, 403, 404, 409, 422),
+    summary="Record preference changes (a profile_update event)",
+)
+def put_preferences(
+    identifier: str,
+    wanted: Annotated[dict[str, Value], Body(min_length=1, max_length=50)],
+    engine: EngineDep,
+    settings: SettingsDep,
+    ingestor: IngestorDep,
+    write_lock: WriteLock,
+    _key: ConsentsWriteKey,
+) -> PreferencesOut:
+    """Each ``name: value`` is stated now (values: text, number or true/false); names not
+    given stay as they are. Answers the preferences as they stand after."""
+    member, stated = record_preferences(
+        engine,
+        identifier,
+        wanted,
+        submit=ingest_submitter(ingestor, write_lock),
+        region=settings.default_region,
+        hasher=key_hasher(settings.identity_hash_key),
+    )
+    return PreferencesOut(member_id=member, preferences=stated)

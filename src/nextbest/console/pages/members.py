@@ -1,11 +1,11 @@
-"""Console pages: member search and the member 360 view, with its three forms.
+"""Console pages: member search and the member 360 view, with its four forms.
 
 ``/console/members?q=`` finds a member by any identifier (one hit: straight to the page).
 ``/console/members/{id}`` shows the profile, identity graph and merges, ledger, timeline,
 scores and the next best action right now (a preview: nothing is logged or reserved). The
-forms post to ``.../unmerge`` (members:write), ``.../adjust`` (ledger:adjust) and
-``.../consents`` (consents:write). A refused form shows the page again with the reason and
-what was typed; a done one redirects back with a flash message.
+forms post to ``.../unmerge`` (members:write), ``.../adjust`` (ledger:adjust),
+``.../consents`` and ``.../preferences`` (consents:write). A refused form shows the page
+again with the reason and what was typed; a done one redirects back with a flash message.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from nextbest.console.web import (
 from nextbest.errors import Conflict, InsufficientPoints, InvalidRequest, NextbestError, NotFound
 from nextbest.identity.hashing import key_hasher
 from nextbest.ledger.service import Ledger
-from nextbest.members.consents import changes_from, record_consents
+from nextbest.members.consents import Submit, changes_from, record_consents
+from nextbest.members.preferences import record_preferences
 from nextbest.members.unmerge import unmerge
 from nextbest.profiles.read import resolve_member
 
@@ -43,6 +44,7 @@ router = APIRouter(prefix="/console")
 # Form values of a consent cell: keep as stated, grant, withdraw.
 CONSENT_VALUES = {"yes": True, "no": False}
 CONSENT_FIELD = "consent:"
+PREFERENCE_FIELD = "pref:"  # one form field per stated preference: pref:<name>
 # Status of a refused form, by what refused it.
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
@@ -258,6 +260,50 @@ async def consents_post(request: Request, session: ConsentsWrite, member_id: str
     return await run_in_threadpool(_save_consents, request, member_id, wanted)
 
 
+@router.post("/members/{member_id}/preferences")
+async def preferences_post(request: Request, session: ConsentsWrite, member_id: str) -> Response:
+    form = await request.form()
+    wanted: dict[str, str] = {
+        name.removeprefix(PREFERENCE_FIELD): value
+        for name, value in form.multi_items()
+        if name.startswith(PREFERENCE_FIELD) and isinstance(value, str)
+    }
+    new_name, new_value = form.get("new_name"), form.get("new_value")
+    if isinstance(new_name, str) and new_name.strip():
+        wanted[new_name] = new_value if isinstance(new_value, str) else ""
+    return await run_in_threadpool(_save_preferences, request, member_id, wanted)
+
+
+def _submit(request: Request, what: str) -> Submit:
+    """Hands a console-made event to ingestion (under the app's write lock)."""
+    submit: Submit = partial(
+        request.app.state.ingestor.submit_one,
+        origin="console",
+        location=f"console {what}",
+        lock=_write_lock(request),
+    )
+    return submit
+
+
+def _save_preferences(request: Request, member_id: str, wanted: dict[str, str]) -> Response:
+    engine, settings = engine_of(request), settings_of(request)
+    try:
+        before = member360.member_preferences(engine, member_id)
+        member, after = record_preferences(
+            engine,
+            member_id,
+            wanted,
+            submit=_submit(request, "preferences"),
+            region=settings.default_region,
+        )
+    except NextbestError as exc:
+        return _member_page(request, member_id, status=_status(exc), error=str(exc))
+    changed = sorted(k for k, v in after.items() if before.get(k) != v)
+    if not changed:
+        return redirect(_path(member), flash="no preference changed")
+    return redirect(_path(member), flash=f"preferences recorded: {', '.join(changed)}")
+
+
 def _save_consents(request: Request, member_id: str, wanted: dict[str, bool]) -> Response:
     engine, settings = engine_of(request), settings_of(request)
     try:
@@ -269,12 +315,7 @@ def _save_consents(request: Request, member_id: str, wanted: dict[str, bool]) ->
             engine,
             member_id,
             changes,
-            submit=partial(
-                request.app.state.ingestor.submit_one,
-                origin="console",
-                location="console consents",
-                lock=_write_lock(request),
-            ),
+            submit=_submit(request, "consents"),
             region=settings.default_region,
         )
     except NextbestError as exc:
